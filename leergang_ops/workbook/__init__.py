@@ -1,0 +1,1 @@
+"""The organisers' workbook: its schema, reading it, writing back losslessly, a new one."""

@@ -1,0 +1,97 @@
+"""Shared fixtures: real .xlsx organiser workbooks written into tmp_path from inline rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CORPUS = SHARED / "corpus" / "xlsx"
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "Leergang": "Leergang slagvaardige wijkaanpak",
+    "Organisatie": "Platform31 en Verwey-Jonker Instituut",
+    "Max deelnemers per gemeente": 3,
+    "Max gemeenten": 20,
+    "Contactpersoon": "Annemiek van Tol",
+    "Contactpersoon e-mail": "contact@example.org",
+    "Afzender naam": "Leergang wijkaanpak",
+    "Afzender e-mail": "leergang@example.org",
+    "Herinneringen (dagen vooraf)": "7, 1",
+    "Wekelijks overzicht op": "maandag",
+    "Bestuurders tellen mee": "nee",
+    "Wachtlijstbericht": "ja",
+}
+
+MEETING_HEADER = ["Nr", "Titel", "Datum", "Begintijd", "Eindtijd", "Locatie", "Adres",
+                  "Online link", "Voor"]
+DEFAULT_MEETINGS: list[list[Any]] = [
+    [1, "Waarom een wijkaanpak?", date(2021, 11, 11), time(14), time(17), "Molen de Ster",
+     "Molenpark 2-1, Utrecht", None, "deelnemers"],
+    [2, "Wat is een wijkaanpak en wat is er nodig?", date(2021, 12, 2), time(14), time(17),
+     "online", None, "https://meet.example.org/wijkaanpak-2", "deelnemers"],
+    [3, "Hoe ga je aan de slag met een wijkaanpak?", date(2022, 1, 20), time(14), time(17),
+     "Molen de Ster", "Molenpark 2-1, Utrecht", None, "deelnemers en bestuurders"],
+]
+
+REGISTRATION_HEADER = ["Aangemeld op", "Voornaam", "Achternaam", "E-mail", "Gemeente",
+                       "Beleidsdomein", "Functie", "Rol", "Afgemeld", "Opmerking"]
+
+
+def person(n: int, gemeente: str = "Utrecht", *, day: int = 1, domein: str | None = None,
+           **extra: Any) -> dict[str, Any]:
+    """An invented registration; `n` makes name and address unique."""
+    row: dict[str, Any] = {
+        "Aangemeld op": datetime(2021, 10, day, 9, 0) if day else None,
+        "Voornaam": f"Deelnemer{n}",
+        "Achternaam": f"Test{n}",
+        "E-mail": f"deelnemer{n}@example.nl",
+        "Gemeente": gemeente,
+        "Beleidsdomein": domein if domein is not None else f"domein {n}",
+        "Functie": "beleidsadviseur",
+        "Rol": "deelnemer",
+    }
+    row.update(extra)
+    return row
+
+
+def write_workbook(path: Path, *, settings: dict[str, Any] | None = None,
+                   meetings: Sequence[Sequence[Any]] | None = None,
+                   registrations: Sequence[dict[str, Any]] = (),
+                   registration_header: Sequence[str] = REGISTRATION_HEADER) -> Path:
+    """Write a real organiser workbook with openpyxl and return its path."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Instellingen"
+    ws.append(["Instelling", "Waarde"])
+    for key, value in {**DEFAULT_SETTINGS, **(settings or {})}.items():
+        if value is not None:
+            ws.append([key, value])
+    mt = wb.create_sheet("Bijeenkomsten")
+    mt.append(MEETING_HEADER)
+    for meeting in DEFAULT_MEETINGS if meetings is None else meetings:
+        mt.append(list(meeting))
+    rt = wb.create_sheet("Deelnemers")
+    rt.append(list(registration_header))
+    for reg in registrations:
+        rt.append([reg.get(col) for col in registration_header])
+    wb.save(path)
+    return path
+
+
+@pytest.fixture
+def make_workbook(tmp_path: Path) -> Callable[..., Path]:
+    """Build a workbook in tmp_path: `make_workbook(registrations=[person(1), ...])`."""
+    counter = iter(range(1, 10_000))
+
+    def build(name: str | None = None, **kwargs: Any) -> Path:
+        target = tmp_path / (name or f"leergang{next(counter)}.xlsx")
+        return write_workbook(target, **kwargs)
+
+    return build
