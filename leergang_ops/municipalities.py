@@ -89,6 +89,7 @@ def _index() -> dict[str, Municipality]:
     return index
 
 
+@functools.lru_cache(maxsize=8192)
 def lookup(name: str) -> Municipality | None:
     """The official municipality a name means, if any."""
     return _index().get(_lookup_key(name))
@@ -101,6 +102,7 @@ def suggest(name: str) -> str | None:
     return index[close[0]].name if close else None
 
 
+@functools.lru_cache(maxsize=8192)
 def identity(name: str) -> str:
     """What makes two registrations the same municipality: its CBS code, else its name."""
     found = lookup(name)

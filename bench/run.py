@@ -1,0 +1,108 @@
+"""Benchmarks: `python bench/run.py` (add `--quick` for the 1,000-row size only).
+
+Every figure is a ratio against a baseline measured in the same run on the same machine, as
+whole processes (interpreter start and imports included), with the peak memory (max RSS) of
+each process:
+
+- validate ÷ a bare `pandas.read_excel(engine="calamine")` of the same sheet (target ≤ 1.5 at
+  50,000 registrations);
+- flag ÷ a plain openpyxl `load_workbook` + `save` of the same file (target ≤ 0.25 at 50,000);
+- 1,000 confirmations end to end (plan, render, .ics, SMTP to a local aiosmtpd, ledger) ÷ a
+  bare smtplib loop sending as many pre-built messages of the same size over one connection
+  (target ≤ 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.generate import make_workbook  # noqa: E402
+
+SIZES = (1_000, 10_000, 50_000)
+RUNS = 3
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None,
+            prepare: Callable[[], object] | None = None) -> tuple[float, float]:
+    """Best wall time (s) and peak RSS (MiB) of a whole process over RUNS runs."""
+    best_time, peak = float("inf"), 0.0
+    for _ in range(RUNS):
+        if prepare:
+            prepare()
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status) not in (0, 1):
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise SystemExit(f"{' '.join(argv)} failed:\n{error}")
+        best_time = min(best_time, elapsed)
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return best_time, peak
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def leergang(*args: str) -> list[str]:
+    return [sys.executable, "-m", "leergang_ops", *args]
+
+
+def row(label: str, ours: tuple[float, float], base: tuple[float, float],
+        target: float) -> str:
+    ratio = ours[0] / base[0]
+    verdict = "ok" if ratio <= target else "OVER TARGET"
+    return (f"{label:<28} {ours[0]:8.2f} s {ours[1]:7.0f} MiB | baseline {base[0]:7.2f} s "
+            f"{base[1]:6.0f} MiB | ratio {ratio:5.2f} (target ≤ {target}) {verdict}")
+
+
+def bench_workbook(size: int, folder: Path) -> list[str]:
+    source = make_workbook(folder / f"bench-{size}.xlsx", size)
+    read = python(f"import pandas; pandas.read_excel({str(source)!r}, "
+                  f"sheet_name='Deelnemers', engine='calamine')")
+    results = [row(f"validate {size:>6,}", measure(leergang("validate", "--json",
+                   "--today", "2021-10-01", str(source))), measure(read), 1.5)]
+    copy = folder / f"flag-{size}.xlsx"
+    saved = folder / f"openpyxl-{size}.xlsx"
+    plain = python(f"import openpyxl; openpyxl.load_workbook({str(source)!r})"
+                   f".save({str(saved)!r})")
+    env = {**os.environ, "LEERGANG_STATE": str(folder / f"state-{size}.sqlite")}
+    # Each flag run starts from the unflagged copy, so every run writes the three columns.
+    ours = measure(leergang("flag", "--today", "2021-10-01", str(copy)), env,
+                   prepare=lambda: shutil.copy(source, copy))
+    results.append(row(f"flag     {size:>6,}", ours, measure(plain), 0.25))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the 1,000-row size")
+    parser.add_argument("--skip-mail", action="store_true", help="workbook benchmarks only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="leergang-bench-") as tmp:
+        folder = Path(tmp)
+        for size in SIZES[:1] if args.quick else SIZES:
+            for line in bench_workbook(size, folder):
+                print(line, flush=True)
+        if not args.skip_mail:
+            from bench.mail import bench_mail
+
+            for line in bench_mail(folder):
+                print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

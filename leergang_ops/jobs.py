@@ -1,0 +1,404 @@
+"""The orchestration: the only place that strings read → allocate → plan → send → write together.
+
+Every function takes `today` (and `now` where a timestamp is recorded) from its caller; only
+the CLI reads the clock. Library code raises errors from `errors.py`; the CLI maps them to
+exit statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from leergang_ops.allocation import allocate
+from leergang_ops.errors import InputError
+from leergang_ops.ledger import Ledger, ledger_path, run_lock
+from leergang_ops.model import (
+    Allocation,
+    Course,
+    Finding,
+    LedgerState,
+    Level,
+    MailIntent,
+    MailKind,
+    Status,
+)
+from leergang_ops.planning import Plan, plan
+from leergang_ops.workbook.files import ensure_not_in_use
+from leergang_ops.workbook.read import load_course
+from leergang_ops.workbook.schema import TOOL_COLUMNS
+from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
+
+if TYPE_CHECKING:
+    from email.message import Message
+
+    from leergang_ops.mail.render import Attachment, Templates
+
+log = logging.getLogger(__name__)
+
+# Colours organisers know from Excel's own "good / neutral / bad" cell styles.
+STATUS_STYLES: dict[Status, CellStyle] = {
+    Status.BEVESTIGD: CellStyle(fill="FFC6EFCE", font_color="FF006100"),
+    Status.OVERBOEKT: CellStyle(fill="FFFFEB9C", font_color="FF9C5700"),
+    Status.WACHTLIJST: CellStyle(fill="FFFFEB9C", font_color="FF9C5700"),
+    Status.ONGELDIG: CellStyle(fill="FFFFC7CE", font_color="FF9C0006"),
+    Status.AFGEMELD: CellStyle(fill="FFEDEDED", font_color="FF595959"),
+}
+HEADER_STYLE = CellStyle(bold=True)
+DATE_STYLE = CellStyle(number_format="dd-mm-yyyy")
+TOOL_COLUMN_WIDTHS = {"Status": 13.0, "Melding": 70.0, "Bevestiging verstuurd": 14.0}
+# After this many deliveries in a row fail for a passing reason, the server is down: the
+# rest of the batch waits for the next run instead of each retrying with backoff.
+MAX_CONSECUTIVE_TEMPORARY = 3
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A course with its allocation and every finding worth reporting."""
+
+    course: Course
+    allocation: Allocation
+    plan: Plan
+    findings: tuple[Finding, ...]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.level == Level.ERROR for f in self.findings)
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the one summary line and the exit status."""
+
+    planned: tuple[MailIntent, ...] = ()
+    sent: int = 0
+    failed: int = 0  # permanently refused
+    deferred: int = 0  # retried at the next run
+    workbook_changed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def delivery_failed(self) -> bool:
+        return bool(self.failed or self.deferred)
+
+    def line(self) -> str:
+        return f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
+
+
+def templates_for(workbook: Path) -> Templates:
+    """The shipped templates, overridden file by file by a `mail_templates/` folder beside."""
+    from leergang_ops.mail.render import Templates
+
+    override = workbook.parent / "mail_templates"
+    return Templates(override if override.is_dir() else None)
+
+
+def read_state(workbook: Path, env: Mapping[str, str]) -> LedgerState:
+    """The ledger's state without creating a ledger where none exists (validate writes nothing)."""
+    path = ledger_path(workbook, env)
+    if not path.exists():
+        return LedgerState()
+    with Ledger(path) as ledger:
+        return ledger.state()
+
+
+def check(workbook: Path, today: date, env: Mapping[str, str],
+          state: LedgerState | None = None) -> Checked:
+    """Read, allocate and plan; collect the findings of every step, templates included."""
+    course = load_course(workbook)
+    state = read_state(workbook, env) if state is None else state
+    allocation = allocate(course, state.confirmed)
+    mail_plan = plan(course, allocation, state, today)
+    template_findings = templates_for(workbook).check()
+    findings = (*course.findings, *allocation.findings, *mail_plan.findings, *template_findings)
+    return Checked(course, allocation, mail_plan, _unique(findings))
+
+
+def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """Reading and planning may both notice a meeting without a link: report it once."""
+    seen: set[tuple[object, ...]] = set()
+    kept = []
+    for f in findings:
+        key = (f.code, f.sheet, f.row, f.column)
+        if key not in seen:
+            seen.add(key)
+            kept.append(f)
+    return tuple(kept)
+
+
+def tool_cells(course: Course, allocation: Allocation,
+               state: LedgerState) -> tuple[dict[tuple[int, int], CellWrite], dict[int, float]]:
+    """The cells of the three tool columns that differ from what the workbook holds now."""
+    layout = course.layout
+    columns, widths = dict(layout.columns), {}
+    cells: dict[tuple[int, int], CellWrite] = {}
+    next_free = layout.last_column + 1
+    for name in TOOL_COLUMNS:
+        if name not in columns:
+            columns[name] = next_free
+            widths[next_free] = TOOL_COLUMN_WIDTHS[name]
+            cells[(layout.header_row, next_free)] = CellWrite(name, HEADER_STYLE)
+            next_free += 1
+    decisions = allocation.by_row()
+    for reg in course.registrations:
+        decision = decisions[reg.row]
+        melding = _melding(decision.melding, state.bounced.get(reg.email_key))
+        confirmed_on = state.confirmed_on.get(reg.email_key)
+        if str(decision.status) != reg.status or "Status" not in layout.columns:
+            cells[(reg.row, columns["Status"])] = CellWrite(str(decision.status),
+                                                            STATUS_STYLES[decision.status])
+        if melding != reg.melding:
+            cells[(reg.row, columns["Melding"])] = CellWrite(melding)
+        if _date_text(confirmed_on) != _date_text(_parse_date(reg.bevestiging_verstuurd)):
+            cells[(reg.row, columns["Bevestiging verstuurd"])] = CellWrite(confirmed_on,
+                                                                           DATE_STYLE)
+    return cells, widths
+
+
+def _melding(text: str, bounce: str | None) -> str:
+    if not bounce:
+        return text
+    notice = f"E-mailadres geweigerd door de mailserver ({bounce}); controleer het adres"
+    return f"{text}; {notice}" if text else notice
+
+
+def _parse_date(text: str) -> date | None:
+    """The date the workbook shows in `Bevestiging verstuurd`, however it was stored."""
+    text = text.strip()
+    for fmt in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%d-%m-%Y", "%d-%m-%Y %H:%M"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _date_text(value: date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def write_tool_columns(workbook: Path, course: Course, allocation: Allocation,
+                       state: LedgerState) -> bool:
+    """Write Status, Melding and Bevestiging verstuurd losslessly; False when nothing changed."""
+    cells, widths = tool_cells(course, allocation, state)
+    if not cells:
+        return False
+    return write_cells(workbook, course.layout.sheet_name, cells,
+                       header_row=course.layout.header_row, column_widths=widths)
+
+
+def flag(workbook: Path, today: date, env: Mapping[str, str]) -> Checked:
+    """`flag`: write the statuses into the workbook (contract §4)."""
+    ensure_not_in_use(workbook)
+    with _locked(workbook, env) as ledger:
+        state = ledger.state()
+        checked = check(workbook, today, env, state)
+        write_tool_columns(workbook, checked.course, checked.allocation, state)
+        return checked
+
+
+@contextmanager
+def _locked(workbook: Path, env: Mapping[str, str]) -> Iterator[Ledger]:
+    path = ledger_path(workbook, env)
+    with run_lock(path), Ledger(path) as ledger:
+        yield ledger
+
+
+def _refuse_broken_templates(checked: Checked) -> None:
+    broken = [f for f in checked.findings if f.code == "template-error"]
+    if broken:
+        raise InputError("Een mailsjabloon is niet in orde; er is niets verstuurd.", broken)
+
+
+def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
+        dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> RunReport:
+    """`run`: flag, then send every mail that is due, then mirror the ledger into the workbook."""
+    from leergang_ops.mail.transport import SmtpConfig
+
+    ensure_not_in_use(workbook)
+    SmtpConfig.from_env(env)  # a bad SMTP setting is a configuration error before anything
+    if dry_run:
+        checked = check(workbook, today, env)
+        _refuse_broken_templates(checked)
+        return RunReport(planned=checked.plan.intents)
+    with _locked(workbook, env) as ledger:
+        checked = check(workbook, today, env, ledger.state())
+        _refuse_broken_templates(checked)
+        report = RunReport(planned=checked.plan.intents)
+        _deliver(workbook, checked, ledger, today, now, env, report, progress)
+        report.workbook_changed = write_tool_columns(
+            workbook, checked.course, checked.allocation, ledger.state())
+        ledger.record_run(now)
+    return report
+
+
+def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now: datetime,
+             env: Mapping[str, str], report: RunReport,
+             progress: Callable[[int, int], None] | None) -> None:
+    from leergang_ops.mail.transport import DeliveryFault, FaultKind, open_transport
+
+    intents = checked.plan.intents
+    if not intents:
+        return
+    templates = templates_for(workbook)
+    consecutive_temporary = 0
+    with open_transport(env, workbook.parent / "outbox") as transport:
+        for done, intent in enumerate(intents, start=1):
+            if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
+                report.deferred += len(intents) - done + 1
+                report.problems.append("mail server unreachable; the rest waits for the next run")
+                break
+            if not ledger.begin(intent, now):
+                continue
+            try:
+                message = compose(intent, checked, templates, ledger, today, now)
+                transport.send(message, intent)
+            except DeliveryFault as fault:
+                permanent = fault.kind == FaultKind.PERMANENT
+                ledger.mark_failed(intent, now, permanent=permanent, reason=fault.reason)
+                consecutive_temporary = 0 if permanent else consecutive_temporary + 1
+                report.failed += permanent
+                report.deferred += not permanent
+                report.problems.append(f"{intent.kind} to {intent.address}: {fault.reason}")
+                continue
+            consecutive_temporary = 0
+            ledger.mark_sent(intent, now, str(message["Message-ID"]),
+                             _announced(checked, intent))
+            report.sent += 1
+            if progress:
+                progress(done, len(intents))
+
+
+def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[tuple[str, ...], int]]:
+    """The meeting details (and .ics sequence) this mail tells its recipient about."""
+    if intent.kind not in (MailKind.BEVESTIGING, MailKind.HERINNERING, MailKind.WIJZIGING):
+        return {}
+    by_nr = {m.nr: m for m in checked.course.meetings}
+    return {nr: (by_nr[nr].details(), checked.plan.sequences.get(nr, 0))
+            for nr in intent.meetings if nr in by_nr}
+
+
+def compose(intent: MailIntent, checked: Checked, templates: Templates, ledger: Ledger | None,
+            today: date, now: datetime) -> Message:
+    """Render one mail; the weekly overview gets the summary workbook attached."""
+    from leergang_ops.mail.render import render
+
+    attachments: list[Attachment] = []
+    context: dict[str, object] = {}
+    if intent.kind == MailKind.OVERZICHT:
+        attachment, context = summary_attachment(checked, ledger, today)
+        attachments.append(attachment)
+    return render(intent, checked.course, templates, now=now,
+                  sequences=checked.plan.sequences, attachments=attachments, context=context)
+
+
+def summary_attachment(checked: Checked, ledger: Ledger | None,
+                       today: date) -> tuple[Attachment, dict[str, object]]:
+    """The summary workbook as an attachment, with its headline for the mail body."""
+    from dataclasses import asdict
+
+    from leergang_ops.mail.render import Attachment
+    from leergang_ops.summary import build_summary, headline
+
+    records = ledger.records_since(_week_ago(today)) if ledger else []
+    data = build_summary(checked.course, checked.allocation, records, today)
+    name = f"overzicht-{today.isoformat()}.xlsx"
+    mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    figures = headline(checked.course, checked.allocation, records, today)
+    return Attachment(name, data, mime), {"headline": figures, **asdict(figures)}
+
+
+def _week_ago(today: date) -> datetime:
+    return datetime.combine(today - timedelta(days=7), datetime.min.time()).astimezone()
+
+
+def preview(workbook: Path, out: Path, today: date, now: datetime,
+            env: Mapping[str, str]) -> list[Path]:
+    """`preview`: render every mail that is due now as .eml and .html; send nothing."""
+    checked = check(workbook, today, env)
+    _refuse_broken_templates(checked)
+    templates = templates_for(workbook)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for n, intent in enumerate(checked.plan.intents, start=1):
+        message = compose(intent, checked, templates, None, today, now)
+        stem = out / f"{n:03d}-{intent.kind}-{_slug(intent.recipient)}"
+        written.append(_write(stem.with_suffix(".eml"), message.as_bytes()))
+        written.append(_write(stem.with_suffix(".html"), _html_part(message)))
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text)[:60]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _html_part(message: Message) -> bytes:
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload
+    return b""
+
+
+def summary(workbook: Path, out: Path | None, today: date, now: datetime,
+            env: Mapping[str, str], *, send: bool = False) -> Path:
+    """`summary`: write the summary workbook (and mail it to the contact person now)."""
+    from leergang_ops.summary import write_summary
+
+    state = read_state(workbook, env)
+    checked = check(workbook, today, env, state)
+    path = ledger_path(workbook, env)
+    ledger = Ledger(path) if path.exists() or send else None
+    try:
+        attachment, _ = summary_attachment(checked, ledger, today)
+        target = out or workbook.with_name(attachment.filename)
+        write_summary(target, attachment.content)
+        if send:
+            assert ledger is not None
+            _send_summary_now(workbook, checked, ledger, today, now, env)
+    finally:
+        if ledger:
+            ledger.close()
+    return target
+
+
+def _send_summary_now(workbook: Path, checked: Checked, ledger: Ledger, today: date,
+                      now: datetime, env: Mapping[str, str]) -> None:
+    """An explicit `summary --send`: its own key, so it never stands in for the weekly one."""
+    from leergang_ops.errors import DeliveryError
+    from leergang_ops.mail.transport import DeliveryFault, open_transport
+
+    settings = checked.course.settings
+    intent = MailIntent(MailKind.OVERZICHT, settings.contactpersoon_email,
+                        settings.contactpersoon, f"op-verzoek-{now:%Y%m%dT%H%M%S}")
+    ledger.begin(intent, now)
+    message = compose(intent, checked, templates_for(workbook), ledger, today, now)
+    try:
+        with open_transport(env, workbook.parent / "outbox") as transport:
+            transport.send(message, intent)
+    except DeliveryFault as fault:
+        ledger.mark_failed(intent, now, permanent=False, reason=fault.reason)
+        raise DeliveryError(f"Het overzicht is niet verstuurd: {fault.reason}") from fault
+    ledger.mark_sent(intent, now, str(message["Message-ID"]), {})
+
+
+def last_run_day(workbook: Path, env: Mapping[str, str]) -> date | None:
+    """The day of the last completed run, for the scheduler's make-up run."""
+    path = ledger_path(workbook, env)
+    if not path.exists():
+        return None
+    with Ledger(path) as ledger:
+        last = ledger.last_run()
+    return last.date() if last else None
+
