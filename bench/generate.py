@@ -35,7 +35,8 @@ def make_workbook(path: Path, registrations: int, *, seed: int = 31,
         sheet.write_row(n, 1, (
             rng.choice(FIRST), f"{rng.choice(LAST)} {n}", f"deelnemer{n}@example.nl",
             rng.choice(names), rng.choice(DOMAINS), "beleidsadviseur",
-            "bestuurder" if n % 40 == 0 else "deelnemer", "ja" if cancel_every and n % cancel_every == 0 else "",
+            "bestuurder" if n % 40 == 0 else "deelnemer",
+            "ja" if cancel_every and n % cancel_every == 0 else "",
             "Hoe betrekken we bewoners?" if n % 10 == 0 else "",
         ))
     book.close()
