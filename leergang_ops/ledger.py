@@ -1,0 +1,356 @@
+"""The send ledger (SQLite beside the workbook) and the lock that keeps two runs apart.
+
+The ledger is the truth about what was sent: one row per idempotency key
+`(kind, recipient, scope)`, moving sending → sent / deferred / bounced. A mail is recorded as
+`sending` (committed) before the SMTP transaction and as `sent` after the server accepted it,
+each state change in its own transaction, so a crash (even SIGKILL or a power cut) leaves at
+most the one in-flight mail ambiguous. A row still `sending` counts as not sent: that mail
+may go out twice, once — the accepted price of never dropping one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from leergang_ops.errors import InputError, WorkbookInUse
+from leergang_ops.model import LedgerState, MailIntent, MailKind, MeetingDetails, SentRecord
+
+log = logging.getLogger(__name__)
+
+STATE_ENV = "LEERGANG_STATE"
+LEDGER_SUFFIX = ".leergang.sqlite"
+BUSY_TIMEOUT_MS = 5_000
+# Mails that tell a recipient a meeting's details; only these count for `wijziging`.
+DETAIL_KINDS = frozenset({MailKind.BEVESTIGING, MailKind.HERINNERING, MailKind.WIJZIGING})
+
+# Migrations by version: _MIGRATIONS[v] brings a ledger from user_version v to v + 1.
+# Append, never edit: ledgers in the field are at every version that ever shipped.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE mails (
+            kind TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            address TEXT NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('sending', 'sent', 'deferred', 'bounced')),
+            at TEXT NOT NULL,
+            at_epoch REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_id TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (kind, recipient, scope)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX mails_by_time ON mails (at_epoch)",
+        """CREATE TABLE sent_details (
+            recipient TEXT NOT NULL,
+            nr INTEGER NOT NULL,
+            details TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (recipient, nr)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE meeting_versions (
+            nr INTEGER PRIMARY KEY,
+            details TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_UPSERT_MAIL = """
+    INSERT INTO mails (kind, recipient, scope, address, name, status, at, at_epoch, attempts,
+                       message_id, detail)
+    VALUES (:kind, :recipient, :scope, :address, :name, :status, :at, :at_epoch, :attempts,
+            :message_id, :detail)
+    ON CONFLICT (kind, recipient, scope) DO UPDATE SET
+        address = excluded.address, name = excluded.name, status = excluded.status,
+        at = excluded.at, at_epoch = excluded.at_epoch,
+        attempts = mails.attempts + excluded.attempts,
+        message_id = excluded.message_id, detail = excluded.detail
+    WHERE mails.status != 'sent'
+"""
+
+
+def ledger_path(workbook: Path, env: Mapping[str, str]) -> Path:
+    """Return where the ledger lives: `LEERGANG_STATE`, else `<stem>.leergang.sqlite` beside.
+
+    `LEERGANG_STATE` naming an existing folder puts the default file name in that folder.
+    """
+    default_name = workbook.stem + LEDGER_SUFFIX
+    configured = env.get(STATE_ENV, "").strip()
+    if not configured:
+        return workbook.with_name(default_name)
+    path = Path(configured).expanduser()
+    return path / default_name if path.is_dir() else path
+
+
+class Ledger:
+    """The SQLite send ledger; one connection for the object's life."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)  # we BEGIN ourselves
+        except (OSError, sqlite3.Error) as err:
+            raise InputError(f"{path}: het verzendlogboek kan niet worden geopend: {err}") from err
+        try:
+            self._configure()
+            self._migrate()
+        except sqlite3.Error as err:
+            self._db.close()
+            raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _configure(self) -> None:
+        """Wait briefly for a busy database, and switch to WAL with synchronous=FULL."""
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":  # e.g. some network file systems; still correct, only slower
+            log.warning("%s: WAL mode unavailable, journal_mode is %s", self.path, mode)
+        # FULL syncs the WAL at every commit, so a power cut cannot undo recorded `sent`
+        # rows and resend a batch; NORMAL (no sync until a checkpoint) only survives process
+        # crashes. The fsync costs 0.1–a few ms, nothing beside an SMTP round trip.
+        self._db.execute("PRAGMA synchronous = FULL")
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Bring the schema up to SCHEMA_VERSION, refusing a ledger from a newer release."""
+        if self._version() == SCHEMA_VERSION:
+            return  # the common case takes no write lock
+        with self._transaction() as db:
+            version = self._version()  # again: another process may have migrated meanwhile
+            if version > SCHEMA_VERSION:
+                raise InputError(
+                    f"{self.path}: dit verzendlogboek is gemaakt door een nieuwere versie van "
+                    f"leergang-ops (schema {version}, deze versie kent {SCHEMA_VERSION}); "
+                    "werk leergang-ops bij."
+                )
+            for statements in _MIGRATIONS[version:]:
+                for statement in statements:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block as one committed transaction, taking the write lock up front."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (SQLite checkpoints the WAL when the last one closes)."""
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def state(self) -> LedgerState:
+        """Read what was sent, to whom and with which meeting details, as one snapshot."""
+        self._db.execute("BEGIN")  # one read snapshot across the queries
+        try:
+            confirmed_on = self._confirmed_on()
+            return LedgerState(
+                sent=frozenset(self._rows(
+                    "SELECT kind, recipient, scope FROM mails WHERE status = 'sent'")),
+                confirmed=frozenset(confirmed_on),
+                confirmed_on=confirmed_on,
+                sent_details={(r, nr): (_details(d), s) for r, nr, d, s in self._rows(
+                    "SELECT recipient, nr, details, sequence FROM sent_details")},
+                meeting_versions={nr: (_details(d), s) for nr, d, s in self._rows(
+                    "SELECT nr, details, sequence FROM meeting_versions")},
+                bounced=dict(self._rows(
+                    "SELECT recipient, detail FROM mails WHERE status = 'bounced' "
+                    "ORDER BY at_epoch")),  # the newest reply wins
+            )
+        finally:
+            self._db.execute("COMMIT")
+
+    def _rows(self, query: str, *params: object) -> list[Any]:
+        return self._db.execute(query, params).fetchall()
+
+    def _confirmed_on(self) -> dict[str, date]:
+        """Map each recipient whose bevestiging was sent to the day it went out."""
+        rows = self._rows("SELECT recipient, at FROM mails WHERE kind = ? AND status = 'sent'",
+                          str(MailKind.BEVESTIGING))
+        return {recipient: datetime.fromisoformat(at).date() for recipient, at in rows}
+
+    def begin(self, intent: MailIntent, at: datetime) -> bool:
+        """Record `sending` before the SMTP transaction; False when the key was sent already."""
+        with self._transaction() as db:
+            row = db.execute("SELECT status FROM mails WHERE kind = ? AND recipient = ? "
+                             "AND scope = ?", intent.key).fetchone()
+            if row is not None and row[0] == "sent":
+                return False
+            if row is not None and row[0] == "sending":
+                log.warning("%s %s %s: an interrupted run may have delivered this mail; "
+                            "sending it again", *intent.key)
+            db.execute(_UPSERT_MAIL, _mail_row(intent, "sending", at, attempts=1))
+        return True
+
+    def mark_sent(
+        self,
+        intent: MailIntent,
+        at: datetime,
+        message_id: str,
+        meetings: Mapping[int, tuple[MeetingDetails, int]],
+    ) -> None:
+        """Record `sent`, and for meeting mails the details and SEQUENCE the recipient got."""
+        with self._transaction() as db:
+            db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id))
+            if intent.kind not in DETAIL_KINDS:
+                return
+            for nr, (details, sequence) in meetings.items():
+                self._record_details(db, intent.recipient, nr, details, sequence, at)
+
+    @staticmethod
+    def _record_details(db: sqlite3.Connection, recipient: str, nr: int,
+                        details: MeetingDetails, sequence: int, at: datetime) -> None:
+        """Remember what one recipient was told about a meeting; bump the meeting's version."""
+        values = (json.dumps(list(details)), sequence, at.isoformat())
+        db.execute("INSERT OR REPLACE INTO sent_details VALUES (?, ?, ?, ?, ?)",
+                   (recipient, nr, *values))
+        # Keep the newest announced version; an older SEQUENCE sent late must not win.
+        db.execute("""INSERT INTO meeting_versions VALUES (?, ?, ?, ?)
+                      ON CONFLICT (nr) DO UPDATE SET details = excluded.details,
+                          sequence = excluded.sequence, at = excluded.at
+                      WHERE excluded.sequence >= meeting_versions.sequence""", (nr, *values))
+
+    def mark_failed(self, intent: MailIntent, at: datetime, *, permanent: bool,
+                    reason: str) -> None:
+        """Record `deferred` (retried next run) or `bounced` (not retried for this address)."""
+        status = "bounced" if permanent else "deferred"
+        with self._transaction() as db:
+            db.execute(_UPSERT_MAIL, _mail_row(intent, status, at, detail=reason))
+
+    def records_since(self, since: datetime) -> list[SentRecord]:
+        """Return every ledger row whose latest change is at or after `since`, oldest first."""
+        rows = self._rows(
+            "SELECT kind, recipient, scope, address, name, status, at, detail FROM mails "
+            "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", since.timestamp())
+        return [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d)
+                for k, r, s, a, n, st, at, d in rows]
+
+    def record_run(self, at: datetime) -> None:
+        """Remember that a run completed at `at`."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO runs (at) VALUES (?)", (at.isoformat(),))
+
+    def last_run(self) -> datetime | None:
+        """Return when the latest recorded run happened, None before the first."""
+        row = self._db.execute("SELECT at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+
+def _mail_row(intent: MailIntent, status: str, at: datetime, *, attempts: int = 0,
+              message_id: str = "", detail: str = "") -> dict[str, object]:
+    """Return the named parameters of `_UPSERT_MAIL` for one intent."""
+    kind, recipient, scope = intent.key
+    return {"kind": kind, "recipient": recipient, "scope": scope,
+            "address": intent.address, "name": intent.name, "status": status,
+            "at": at.isoformat(), "at_epoch": at.timestamp(), "attempts": attempts,
+            "message_id": message_id, "detail": detail}
+
+
+def _details(stored: str) -> MeetingDetails:
+    return tuple(json.loads(stored))
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold `<ledger>.lock` for the block, so two runs never overlap; raise WorkbookInUse.
+
+    The lock is the operating system's (flock), so a crashed run releases it with its process;
+    the file itself stays and only names the last holder's process id.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(fd):
+            raise WorkbookInUse(
+                f"Er loopt al een andere run voor deze leergang{_holder(fd)}; deze run doet "
+                f"niets. Probeer het later opnieuw. (Vergrendeling: {lock_path})")
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    """Describe the process holding the lock, from the pid it wrote, or nothing."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 32).decode(errors="replace").strip()
+    except OSError:  # Windows refuses reading a region another process locked
+        return ""
+    return f" (proces {text})" if text.isdigit() else ""
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
