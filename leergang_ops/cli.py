@@ -270,10 +270,11 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from leergang_ops.importer import import_export, parse_mapping
+    from leergang_ops.importer import parse_mapping
+    from leergang_ops.jobs import import_registrations
 
-    report = import_export(args.path, args.export, parse_mapping(args.map),
-                           dry_run=args.dry_run)
+    report = import_registrations(args.path, args.export, parse_mapping(args.map), os.environ,
+                                  dry_run=args.dry_run)
     for line in report.lines():
         print(line)
     return EXIT_OK

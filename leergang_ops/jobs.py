@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
 if TYPE_CHECKING:
     from email.message import Message
 
+    from leergang_ops.importer import ImportReport
     from leergang_ops.mail.render import Attachment, Templates
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ TOOL_COLUMN_WIDTHS = {"Status": 13.0, "Melding": 70.0, "Bevestiging verstuurd": 
 # After this many deliveries in a row fail for a passing reason, the server is down: the
 # rest of the batch waits for the next run instead of each retrying with backoff.
 MAX_CONSECUTIVE_TEMPORARY = 3
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -247,13 +249,14 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
         return
     templates = templates_for(workbook)
     consecutive_temporary = 0
+    refused: set[str] = set()  # addresses the server refused in this run: no second try
     with open_transport(env, workbook.parent / "outbox") as transport:
         for done, intent in enumerate(intents, start=1):
             if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
                 report.deferred += len(intents) - done + 1
                 report.problems.append("mail server unreachable; the rest waits for the next run")
                 break
-            if not ledger.begin(intent, now):
+            if intent.recipient in refused or not ledger.begin(intent, now):
                 continue
             try:
                 message = compose(intent, checked, templates, ledger, today, now)
@@ -261,6 +264,8 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT
                 ledger.mark_failed(intent, now, permanent=permanent, reason=fault.reason)
+                if permanent:
+                    refused.add(intent.recipient)
                 consecutive_temporary = 0 if permanent else consecutive_temporary + 1
                 report.failed += permanent
                 report.deferred += not permanent
@@ -305,16 +310,14 @@ def summary_attachment(checked: Checked, ledger: Ledger | None,
     from leergang_ops.mail.render import Attachment
     from leergang_ops.summary import build_summary, headline
 
-    records = ledger.records_since(_week_ago(today)) if ledger else []
+    # All records, not just the week's: an address refused a month ago and never corrected
+    # is still a problem; the summary itself picks the past week for `Verzonden`.
+    records = ledger.records_since(_EPOCH) if ledger else []
     data = build_summary(checked.course, checked.allocation, records, today)
     name = f"overzicht-{today.isoformat()}.xlsx"
     mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     figures = headline(checked.course, checked.allocation, records, today)
     return Attachment(name, data, mime), {"headline": figures, **asdict(figures)}
-
-
-def _week_ago(today: date) -> datetime:
-    return datetime.combine(today - timedelta(days=7), datetime.min.time()).astimezone()
 
 
 def preview(workbook: Path, out: Path, today: date, now: datetime,
@@ -402,3 +405,15 @@ def last_run_day(workbook: Path, env: Mapping[str, str]) -> date | None:
         last = ledger.last_run()
     return last.date() if last else None
 
+
+
+def import_registrations(workbook: Path, export: Path, mapping: Mapping[str, str],
+                         env: Mapping[str, str], *, dry_run: bool = False) -> ImportReport:
+    """`import`: append a form export's new registrations, holding the run lock meanwhile."""
+    from leergang_ops.importer import import_export
+
+    if dry_run:
+        return import_export(workbook, export, mapping, dry_run=True)
+    ensure_not_in_use(workbook)
+    with run_lock(ledger_path(workbook, env)):
+        return import_export(workbook, export, mapping)

@@ -1,0 +1,202 @@
+"""The command line end to end (contract §4): exit statuses, messages, nothing written on error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from leergang_ops.cli import main
+from tests.conftest import person
+
+Build = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _no_smtp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must never reach a real mail server configured on the machine."""
+    for name in list(os.environ):
+        if name.startswith("LEERGANG_"):
+            monkeypatch.delenv(name)
+
+
+def tool_columns(path: Path) -> dict[int, tuple[str, str]]:
+    """Status and Melding per Deelnemers row, as any reader sees them."""
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Deelnemers").to_python()
+    header = [str(h) for h in rows[0]]
+    status, melding = header.index("Status"), header.index("Melding")
+    return {n: (str(r[status]), str(r[melding])) for n, r in enumerate(rows[1:], start=2)}
+
+
+def four_from_utrecht(make_workbook: Build, **kwargs: object) -> Path:
+    return make_workbook(registrations=[person(n, day=n) for n in range(1, 5)], **kwargs)
+
+
+def test_init_writes_a_workbook_and_refuses_to_overwrite(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "nieuw.xlsx"
+    assert main(["init", str(target)]) == 0
+    before = target.read_bytes()
+    assert main(["init", str(target)]) == 2
+    assert target.read_bytes() == before
+    assert "nieuw.xlsx" in capsys.readouterr().err
+
+
+def test_validate_clean_workbook_exits_0(make_workbook: Build,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_workbook(registrations=[person(1), person(2, "Zeist")])
+    assert main(["validate", str(path), "--today", "2021-10-01"]) == 0
+    out = capsys.readouterr().out
+    assert "Overzicht: gemeenten 2/20" in out and "2 bevestigd" in out
+
+
+def test_validate_reports_errors_with_row_and_column_and_exits_1(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_workbook(registrations=[person(1), person(2, **{"E-mail": "geen-adres"})])
+    before = path.read_bytes()
+    assert main(["validate", str(path), "--today", "2021-10-01"]) == 1
+    out = capsys.readouterr().out
+    assert "Fouten (1)" in out and "Deelnemers, rij 3, kolom E-mail" in out
+    assert path.read_bytes() == before
+
+
+def test_validate_json_lists_findings_as_the_contract_says(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_workbook(registrations=[person(1, "Utreht")])
+    assert main(["validate", str(path), "--json", "--today", "2021-10-01"]) == 0
+    findings = json.loads(capsys.readouterr().out)
+    assert {"level", "code", "sheet", "row", "column", "message"} <= set(findings[0])
+    unknown = [f for f in findings if f["code"] == "unknown-municipality"]
+    assert unknown == [{"level": "warning", "code": "unknown-municipality",
+                        "sheet": "Deelnemers", "row": 2, "column": "Gemeente",
+                        "message": "'Utreht' is geen Nederlandse gemeente; bedoelt u Utrecht?"}]
+
+
+def test_validate_bad_input_exits_2_without_traceback(tmp_path: Path) -> None:
+    not_a_workbook = tmp_path / "leergang.xlsx"
+    not_a_workbook.write_text("Voornaam;Achternaam\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "leergang_ops", "validate",
+                             str(not_a_workbook)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.strip()
+
+
+def test_validate_json_on_bad_input_still_prints_json(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "leergang.xlsx"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["validate", str(broken), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)[0]["level"] == "error"
+
+
+def test_flag_writes_status_and_melding(make_workbook: Build) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["flag", str(path), "--today", "2021-10-05"]) == 0
+    columns = tool_columns(path)
+    assert [columns[r][0] for r in (2, 3, 4, 5)] == ["bevestigd"] * 3 + ["overboekt"]
+    assert "heeft al 3 deelnemers" in columns[5][1]
+
+
+def test_flag_twice_leaves_the_file_untouched(make_workbook: Build) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["flag", str(path)]) == 0
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
+    assert main(["flag", str(path)]) == 0
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
+
+
+def test_flag_with_excel_lock_file_exits_3_and_writes_nothing(make_workbook: Build) -> None:
+    path = four_from_utrecht(make_workbook)
+    (path.parent / f"~${path.name}").write_bytes(b"owner")
+    before = path.read_bytes()
+    assert main(["flag", str(path)]) == 3
+    assert path.read_bytes() == before
+
+
+def test_run_dry_run_prints_the_plan_and_writes_nothing(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    path = four_from_utrecht(make_workbook)
+    before = sorted(p.name for p in path.parent.iterdir())
+    content = path.read_bytes()
+    assert main(["run", str(path), "--today", "2021-10-05", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "bevestiging" in out and "deelnemer1@example.nl" in out and "wachtlijst" in out
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in path.parent.iterdir()) == before
+
+
+def test_run_writes_mails_to_the_outbox_once(make_workbook: Build,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["run", str(path), "--today", "2021-10-05"]) == 0
+    # three confirmations, one waiting-list notice and the week's overview
+    assert capsys.readouterr().out.strip() == "sent 5, failed 0, deferred 0"
+    outbox = path.parent / "outbox"
+    kinds = sorted(f.name.split("-")[0] for f in outbox.glob("*.eml"))
+    assert kinds == ["bevestiging"] * 3 + ["overzicht", "wachtlijst"]
+    assert main(["run", str(path), "--today", "2021-10-05"]) == 0
+    assert capsys.readouterr().out.strip() == "sent 0, failed 0, deferred 0"
+    assert len(list(outbox.glob("*.eml"))) == 5
+
+
+def test_run_mirrors_the_confirmation_date_into_the_workbook(make_workbook: Build) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["run", str(path), "--today", "2021-10-05"]) == 0
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Deelnemers").to_python()
+    column = [str(h) for h in rows[0]].index("Bevestiging verstuurd")
+    assert str(rows[1][column]).startswith("2021-10-05")
+    assert rows[4][column] in ("", None)  # the overbooked one got no confirmation
+
+
+def test_run_with_bad_smtp_setting_exits_2_and_writes_nothing(
+        make_workbook: Build, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = four_from_utrecht(make_workbook)
+    monkeypatch.setenv("LEERGANG_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("LEERGANG_SMTP_PORT", "vijfhonderd")
+    before = path.read_bytes()
+    assert main(["run", str(path)]) == 2
+    assert "LEERGANG_SMTP_PORT" in capsys.readouterr().err
+    assert path.read_bytes() == before
+    assert not (path.parent / "outbox").exists()
+
+
+def test_run_with_a_broken_template_override_sends_nothing(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    path = four_from_utrecht(make_workbook)
+    override = path.parent / "mail_templates"
+    override.mkdir()
+    (override / "bevestiging.txt.j2").write_text("Beste {{ onbekende_variabele }},\n{% if %}\n")
+    assert main(["validate", str(path)]) == 1
+    assert "bevestiging.txt.j2" in capsys.readouterr().out
+    assert main(["run", str(path)]) == 2
+    assert not (path.parent / "outbox").exists()
+
+
+def test_preview_renders_eml_and_html_and_sends_nothing(make_workbook: Build,
+                                                        tmp_path: Path) -> None:
+    path = four_from_utrecht(make_workbook)
+    out = tmp_path / "voorbeeld"
+    assert main(["preview", str(path), "--out", str(out), "--today", "2021-10-05"]) == 0
+    assert len(list(out.glob("*.eml"))) == len(list(out.glob("*.html"))) == 5
+    assert not (path.parent / "outbox").exists()
+
+
+def test_summary_writes_the_workbook_beside(make_workbook: Build) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["summary", str(path), "--today", "2021-11-08"]) == 0
+    summary = path.with_name("overzicht-2021-11-08.xlsx")
+    sheets = CalamineWorkbook.from_path(str(summary)).sheet_names
+    assert sheets[0] == "Overzicht"
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "leergang_ops", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "validate" in result.stdout and "schedule" in result.stdout
