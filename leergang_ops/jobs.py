@@ -263,13 +263,14 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
                 transport.send(message, intent)
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT
-                ledger.mark_failed(intent, now, permanent=permanent, reason=fault.reason)
+                reason = f"{fault.code} {fault.reason}" if fault.code else fault.reason
+                ledger.mark_failed(intent, now, permanent=permanent, reason=reason)
                 if permanent:
                     refused.add(intent.recipient)
                 consecutive_temporary = 0 if permanent else consecutive_temporary + 1
                 report.failed += permanent
                 report.deferred += not permanent
-                report.problems.append(f"{intent.kind} to {intent.address}: {fault.reason}")
+                report.problems.append(f"{intent.kind} to {intent.address}: {reason}")
                 continue
             consecutive_temporary = 0
             ledger.mark_sent(intent, now, str(message["Message-ID"]),

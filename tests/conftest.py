@@ -10,6 +10,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+pytest_plugins = ["tests.smtp_server"]
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus" / "xlsx"
 
