@@ -95,6 +95,7 @@ def lookup(name: str) -> Municipality | None:
     return _index().get(_lookup_key(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def suggest(name: str) -> str | None:
     """The official name closest to a misspelt one (`Utreht` → `Utrecht`)."""
     index = _index()
