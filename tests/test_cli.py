@@ -38,8 +38,8 @@ def four_from_utrecht(make_workbook: Build, **kwargs: object) -> Path:
     return make_workbook(registrations=[person(n, day=n) for n in range(1, 5)], **kwargs)
 
 
-def test_init_writes_a_workbook_and_refuses_to_overwrite(tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_writes_a_workbook_and_refuses_to_overwrite(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "nieuw.xlsx"
     assert main(["init", str(target)]) == 0
     before = target.read_bytes()
