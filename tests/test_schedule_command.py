@@ -1,0 +1,40 @@
+"""`leergang-ops schedule` as the operator starts it: a real process, a run, a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from leergang_ops.jobs import last_run_day
+from tests.conftest import person
+
+pytestmark = pytest.mark.slow
+
+
+def test_schedule_makes_up_todays_missed_run_and_stops_cleanly_on_sigterm(
+        make_workbook: Callable[..., Path]) -> None:
+    path = make_workbook(registrations=[person(1), person(2, "Zeist")])
+    # A time already past today and no run recorded: the scheduler makes the run up at start.
+    at = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEERGANG_")}
+    process = subprocess.Popen([sys.executable, "-m", "leergang_ops", "schedule", str(path),
+                                "--at", at], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while last_run_day(path, env) is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the ledger records a run once it has finished
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    outbox = path.parent / "outbox"
+    assert len(list(outbox.glob("*.eml"))) == 3  # two confirmations and the week's overview
+    assert "Traceback" not in err
