@@ -33,7 +33,7 @@ def test_schedule_makes_up_todays_missed_run_and_stops_cleanly_on_sigterm(
     while last_run_day(path, env) is None and time.monotonic() < deadline:
         time.sleep(0.1)  # the ledger records a run once it has finished
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     outbox = path.parent / "outbox"
     assert len(list(outbox.glob("*.eml"))) == 3  # two confirmations and the week's overview
