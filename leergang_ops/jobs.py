@@ -28,7 +28,7 @@ from leergang_ops.model import (
     MailKind,
     Status,
 )
-from leergang_ops.planning import Plan, plan
+from leergang_ops.planning import Plan, plan, plan_findings
 from leergang_ops.workbook.files import ensure_not_in_use
 from leergang_ops.workbook.read import load_course
 from leergang_ops.workbook.schema import TOOL_COLUMNS
@@ -110,15 +110,20 @@ def read_state(workbook: Path, env: Mapping[str, str]) -> LedgerState:
 
 
 def check(workbook: Path, today: date, env: Mapping[str, str],
-          state: LedgerState | None = None) -> Checked:
-    """Read, allocate and plan; collect the findings of every step, templates included."""
+          state: LedgerState | None = None, *, mails: bool = True,
+          templates: bool = True) -> Checked:
+    """Read, allocate and plan; collect the findings of every step, templates included.
+
+    `mails=False` plans no mails (only their findings); `templates=False` skips checking the
+    mail templates: `flag` needs neither, and both cost time on a large workbook.
+    """
     course = load_course(workbook)
     state = read_state(workbook, env) if state is None else state
     allocation = allocate(course, state.confirmed)
-    mail_plan = plan(course, allocation, state, today)
-    template_findings = templates_for(workbook).check()
-    findings = (*course.findings, *allocation.findings, *mail_plan.findings, *template_findings)
-    return Checked(course, allocation, mail_plan, _unique(findings))
+    planned = (plan if mails else plan_findings)(course, allocation, state, today)
+    template_findings = templates_for(workbook).check() if templates else []
+    findings = (*course.findings, *allocation.findings, *planned.findings, *template_findings)
+    return Checked(course, allocation, planned, _unique(findings))
 
 
 def _unique(findings: Sequence[Finding]) -> tuple[Finding, ...]:
@@ -199,7 +204,7 @@ def flag(workbook: Path, today: date, env: Mapping[str, str]) -> Checked:
     ensure_not_in_use(workbook)
     with _locked(workbook, env) as ledger:
         state = ledger.state()
-        checked = check(workbook, today, env, state)
+        checked = check(workbook, today, env, state, mails=False, templates=False)
         write_tool_columns(workbook, checked.course, checked.allocation, state)
         return checked
 

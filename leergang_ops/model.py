@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -131,7 +132,7 @@ class Registration:
     melding: str = ""
     bevestiging_verstuurd: str = ""
 
-    @property
+    @functools.cached_property
     def email_key(self) -> str:
         """The address as the ledger and duplicate check compare it."""
         return normalise_email(self.email)

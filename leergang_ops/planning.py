@@ -76,8 +76,7 @@ def plan(course: Course, allocation: Allocation, state: LedgerState, today: date
     Order: by Deelnemers row, within a row bevestiging, wachtlijst, wijziging, herinnering
     (meetings in sheet order); the weekly overzicht last.
     """
-    ctx = _Context(course, state, today, meeting_sequences(course, state),
-                   frozenset(_held_back(course, today)))
+    ctx = _context(course, state, today)
     decisions = allocation.by_row()
     candidates: list[MailIntent] = []
     for registration in sorted(course.registrations, key=lambda r: r.row):
@@ -86,12 +85,24 @@ def plan(course: Course, allocation: Allocation, state: LedgerState, today: date
             candidates.extend(_registration_intents(ctx, registration, decision))
     candidates.extend(_weekly_summary(course.settings, state, today))
     intents = tuple(i for i in candidates if i.key not in state.sent)
-    findings = [
-        *_meeting_findings(ctx),
-        *_date_removed_findings(ctx, allocation),
-        *_contact_bounced(course.settings, state),
-    ]
-    return Plan(intents, tuple(findings), ctx.sequences)
+    return Plan(intents, _findings(ctx, allocation), ctx.sequences)
+
+
+def plan_findings(course: Course, allocation: Allocation, state: LedgerState,
+                  today: date) -> Plan:
+    """The plan's findings and sequences without its mails: what `validate` needs, cheaply."""
+    ctx = _context(course, state, today)
+    return Plan((), _findings(ctx, allocation), ctx.sequences)
+
+
+def _context(course: Course, state: LedgerState, today: date) -> _Context:
+    return _Context(course, state, today, meeting_sequences(course, state),
+                    frozenset(_held_back(course, today)))
+
+
+def _findings(ctx: _Context, allocation: Allocation) -> tuple[Finding, ...]:
+    return (*_meeting_findings(ctx), *_date_removed_findings(ctx, allocation),
+            *_contact_bounced(ctx.course.settings, ctx.state))
 
 
 def _registration_intents(
