@@ -250,8 +250,7 @@ def test_starttls_not_offered_is_a_configuration_error(
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (needs the cryptography package)."""
-    pytest.importorskip("cryptography")
+    """A self-signed certificate for 127.0.0.1 (the cryptography package is a test extra)."""
     from datetime import UTC, timedelta
     from ipaddress import IPv4Address
 
