@@ -70,6 +70,8 @@ WORKBOOK_OPTIONS = {
 
 MARGIN = 0.4  # inches, left and right
 PRINTABLE_WIDTH = 842 - 2 * 72 * MARGIN  # points across landscape A4
+# Up to this many rows the Overzicht is fitted on one page (shrunk by at most ~25%).
+OVERVIEW_ONE_PAGE_ROWS = 50
 PRINTABLE_HEIGHT = 595 - 72 * (0.75 + 0.6)  # points down landscape A4, within the margins
 LINE_HEIGHT = 12.75  # points per line of Arial 10, as Excel spaces them
 PADDING = 2.25  # points above and below the text of a wrapped row
@@ -677,7 +679,10 @@ def _write_overview(page: _Page, head: Headline, meetings: Sequence[Attendance],
     row = _write_figures(page, ws, head, 4)
     row = _write_attendance(page, ws, meetings, row + 1)
     row = _write_mail_counts(page, ws, recent, row + 1)
-    _write_problems(page, ws, head.problems, row + 1)
+    last = _write_problems(page, ws, head.problems, row + 1)
+    if last <= OVERVIEW_ONE_PAGE_ROWS:
+        # A page and a line or two: shrink a little rather than print a lone line on page 2.
+        ws.fit_to_pages(1, 1)
     ws.activate()
 
 
