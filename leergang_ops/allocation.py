@@ -73,7 +73,9 @@ def _in_order(registrations: Iterable[Registration]) -> list[Registration]:
 def _mark_invalid_and_cancelled(work: _Pass, registrations: Iterable[Registration]) -> None:
     first_row_of: dict[str, int] = {}
     for reg in registrations:
-        missing = [name for name in REQUIRED_REGISTRATION_FIELDS if not _FIELD_VALUES[name](reg)]
+        complete = reg.voornaam and reg.achternaam and reg.email and reg.gemeente
+        missing = () if complete else [
+            name for name in REQUIRED_REGISTRATION_FIELDS if not _FIELD_VALUES[name](reg)]
         if missing:
             work.decide(reg, Status.ONGELDIG)
             work.note(reg, Level.ERROR, "missing-field", missing[0],

@@ -174,7 +174,8 @@ def _bare_finding(message: str) -> Finding:
 def _print_json(findings: Sequence[Finding]) -> None:
     # One finding a line: readable, and json's C encoder (unlike indent=) keeps a learning
     # network's tens of thousands of findings fast.
-    lines = ",\n  ".join(json.dumps(f.as_dict(), ensure_ascii=False) for f in findings)
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per finding
+    lines = ",\n  ".join(encode(f.as_dict()) for f in findings)
     print(f"[\n  {lines}\n]" if findings else "[]")
 
 

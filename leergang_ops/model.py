@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -15,7 +14,7 @@ class Level(StrEnum):
     INFO = "info"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One thing worth telling the organisers, pointing at a cell where it can.
 
@@ -63,7 +62,7 @@ ROLE_PARTICIPANT = "deelnemer"
 ROLE_ADMINISTRATOR = "bestuurder"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
     leergang: str
     contactpersoon: str
@@ -79,7 +78,7 @@ class Settings:
     wachtlijstbericht: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Meeting:
     nr: int
     titel: str
@@ -114,7 +113,7 @@ class Meeting:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Registration:
     row: int
     aangemeld_op: datetime | None
@@ -132,10 +131,12 @@ class Registration:
     melding: str = ""
     bevestiging_verstuurd: str = ""
 
-    @functools.cached_property
-    def email_key(self) -> str:
-        """The address as the ledger and duplicate check compare it."""
-        return normalise_email(self.email)
+    # The address as the ledger and the duplicate check compare it; derived once, because
+    # allocation and planning ask for it many times per registration.
+    email_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email_key", normalise_email(self.email))
 
     @property
     def naam(self) -> str:
@@ -150,7 +151,7 @@ def normalise_email(address: str) -> str:
     return address.strip().casefold()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SheetLayout:
     """Where the `Deelnemers` table sits, for the write-back.
 
@@ -165,7 +166,7 @@ class SheetLayout:
     last_row: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Course:
     settings: Settings
     meetings: tuple[Meeting, ...]
@@ -181,7 +182,7 @@ class Course:
         return self.meetings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The allocation's verdict on one registration."""
 
@@ -194,7 +195,7 @@ class Decision:
         return "; ".join(self.messages)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allocation:
     decisions: tuple[Decision, ...]  # in sheet row order, one per registration
     findings: tuple[Finding, ...] = ()
@@ -217,7 +218,7 @@ class MailKind(StrEnum):
     OVERZICHT = "overzicht"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MailIntent:
     """One mail that is due: what, to whom, about which meeting(s) or week.
 
@@ -249,7 +250,7 @@ class MailIntent:
 MeetingDetails = tuple[str, ...]  # as Meeting.details()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerState:
     """What the send ledger knows, as plain values for the pure planning step."""
 
@@ -263,7 +264,7 @@ class LedgerState:
     bounced: dict[str, str] = field(default_factory=dict)  # recipient → server's reply
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SentRecord:
     """One row of the ledger, for the weekly summary's `Verzonden` sheet."""
 

@@ -21,11 +21,13 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import icalendar
-
 from leergang_ops.model import Course, Meeting, Settings
+
+if TYPE_CHECKING:
+    import icalendar
 
 ZONE_NAME = "Europe/Amsterdam"
 ZONE = ZoneInfo(ZONE_NAME)
@@ -84,6 +86,8 @@ def _calendar(
     stamp: datetime,
 ) -> bytes:
     # Cached: a run renders the same calendar for hundreds of participants.
+    import icalendar  # here, not at the top: `validate` need not pay for importing it
+
     seq = dict(sequences)
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
@@ -99,6 +103,8 @@ def _calendar(
 
 
 def _timezone(meetings: Sequence[Meeting]) -> icalendar.Timezone:
+    import icalendar
+
     """VTIMEZONE for Europe/Amsterdam covering the meetings' years (short and exact)."""
     years = [m.datum.year for m in meetings if m.datum is not None]
     first, last = date(min(years), 1, 1), date(max(years) + 1, 12, 31)
@@ -106,6 +112,8 @@ def _timezone(meetings: Sequence[Meeting]) -> icalendar.Timezone:
 
 
 def _event(meeting: Meeting, settings: Settings, sequence: int, stamp: datetime) -> icalendar.Event:
+    import icalendar
+
     event = icalendar.Event()
     event.add("uid", meeting_uid(meeting, settings))
     event.add("dtstamp", stamp)
