@@ -7,11 +7,16 @@ exit statuses.
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +40,6 @@ from leergang_ops.workbook.schema import TOOL_COLUMNS
 from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
 
 if TYPE_CHECKING:
-    from email.message import Message
 
     from leergang_ops.importer import ImportReport
     from leergang_ops.mail.render import Attachment, Templates
@@ -56,6 +60,7 @@ TOOL_COLUMN_WIDTHS = {"Status": 13.0, "Melding": 70.0, "Bevestiging verstuurd": 
 # After this many deliveries in a row fail for a passing reason, the server is down: the
 # rest of the batch waits for the next run instead of each retrying with backoff.
 MAX_CONSECUTIVE_TEMPORARY = 3
+Due = Callable[[], Message]  # a mail being rendered: call it for the message
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -110,14 +115,15 @@ def read_state(workbook: Path, env: Mapping[str, str]) -> LedgerState:
 
 
 def check(workbook: Path, today: date, env: Mapping[str, str],
-          state: LedgerState | None = None, *, mails: bool = True,
-          templates: bool = True) -> Checked:
+          state: LedgerState | None = None, *, course: Course | None = None,
+          mails: bool = True, templates: bool = True) -> Checked:
     """Read, allocate and plan; collect the findings of every step, templates included.
 
-    `mails=False` plans no mails (only their findings); `templates=False` skips checking the
-    mail templates: `flag` needs neither, and both cost time on a large workbook.
+    `course` is the workbook when the caller read it already. `mails=False` plans no mails
+    (only their findings); `templates=False` skips checking the mail templates: `flag` needs
+    neither, and both cost time on a large workbook.
     """
-    course = load_course(workbook)
+    course = load_course(workbook) if course is None else course
     state = read_state(workbook, env) if state is None else state
     allocation = allocate(course, state.confirmed)
     planned = (plan if mails else plan_findings)(course, allocation, state, today)
@@ -204,9 +210,11 @@ def write_tool_columns(workbook: Path, course: Course, allocation: Allocation,
 def flag(workbook: Path, today: date, env: Mapping[str, str]) -> Checked:
     """`flag`: write the statuses into the workbook (contract §4)."""
     ensure_not_in_use(workbook)
+    course = load_course(workbook)  # bad input stops here: not even a ledger is created
     with _locked(workbook, env) as ledger:
         state = ledger.state()
-        checked = check(workbook, today, env, state, mails=False, templates=False)
+        checked = check(workbook, today, env, state, course=course, mails=False,
+                        templates=False)
         write_tool_columns(workbook, checked.course, checked.allocation, state)
         return checked
 
@@ -218,8 +226,8 @@ def _locked(workbook: Path, env: Mapping[str, str]) -> Iterator[Ledger]:
         yield ledger
 
 
-def _refuse_broken_templates(checked: Checked) -> None:
-    broken = [f for f in checked.findings if f.code == "template-error"]
+def _refuse_broken_templates(workbook: Path) -> None:
+    broken = [f for f in templates_for(workbook).check() if f.level == Level.ERROR]
     if broken:
         raise InputError("Een mailsjabloon is niet in orde; er is niets verstuurd.", broken)
 
@@ -230,14 +238,15 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     from leergang_ops.mail.transport import SmtpConfig
 
     ensure_not_in_use(workbook)
-    SmtpConfig.from_env(env)  # a bad SMTP setting is a configuration error before anything
+    # Every configuration and input error before anything is written, the ledger included.
+    SmtpConfig.from_env(env)
+    course = load_course(workbook)
+    _refuse_broken_templates(workbook)
     if dry_run:
-        checked = check(workbook, today, env)
-        _refuse_broken_templates(checked)
+        checked = check(workbook, today, env, course=course, templates=False)
         return RunReport(planned=checked.plan.intents)
     with _locked(workbook, env) as ledger:
-        checked = check(workbook, today, env, ledger.state())
-        _refuse_broken_templates(checked)
+        checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
         report = RunReport(planned=checked.plan.intents)
         _deliver(workbook, checked, ledger, today, now, env, report, progress)
         report.workbook_changed = write_tool_columns(
@@ -255,10 +264,15 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
     if not intents:
         return
     templates = templates_for(workbook)
+
+    def render_one(intent: MailIntent) -> Message:
+        return compose(intent, checked, templates, ledger, today, now)
+
     consecutive_temporary = 0
     refused: set[str] = set()  # addresses the server refused in this run: no second try
-    with open_transport(env, workbook.parent / "outbox") as transport:
-        for done, intent in enumerate(intents, start=1):
+    with open_transport(env, workbook.parent / "outbox") as transport, \
+            _rendered_ahead(intents, render_one) as rendered:
+        for done, (intent, message_due) in enumerate(rendered, start=1):
             if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
                 report.deferred += len(intents) - done + 1
                 report.problems.append("mail server unreachable; the rest waits for the next run")
@@ -266,7 +280,7 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
             if intent.recipient in refused or not ledger.begin(intent, now):
                 continue
             try:
-                message = compose(intent, checked, templates, ledger, today, now)
+                message = message_due()
                 transport.send(message, intent)
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT
@@ -285,6 +299,39 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
             report.sent += 1
             if progress:
                 progress(done, len(intents))
+
+
+@contextmanager
+def _rendered_ahead(intents: Sequence[MailIntent], render_one: Callable[[MailIntent], Message],
+                    window: int = 8) -> Iterator[Iterator[tuple[MailIntent, Due]]]:
+    """Render the next few mails in a thread while this one waits for the mail server.
+
+    Sending is mostly waiting for the server's replies, and rendering is CPU work: overlapped,
+    a batch takes little longer than its SMTP dialogue. The weekly overview is rendered last,
+    in turn, because its summary lists the mails sent before it in this very run.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # hand the GIL back quickly when a server reply arrives
+
+    def pairs() -> Iterator[tuple[MailIntent, Due]]:
+        pending: deque[tuple[MailIntent, Due]] = deque()
+        upcoming = iter(intents)
+        while True:
+            while len(pending) < window and (intent := next(upcoming, None)) is not None:
+                if intent.kind == MailKind.OVERZICHT:
+                    pending.append((intent, functools.partial(render_one, intent)))
+                else:
+                    pending.append((intent, pool.submit(render_one, intent).result))
+            if not pending:
+                return
+            yield pending.popleft()
+
+    try:
+        yield pairs()
+    finally:
+        sys.setswitchinterval(switch)
+        pool.shutdown(cancel_futures=True)
 
 
 def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[tuple[str, ...], int]]:
@@ -331,8 +378,8 @@ def summary_attachment(checked: Checked, ledger: Ledger | None,
 def preview(workbook: Path, out: Path, today: date, now: datetime,
             env: Mapping[str, str]) -> list[Path]:
     """`preview`: render every mail that is due now as .eml and .html; send nothing."""
-    checked = check(workbook, today, env)
-    _refuse_broken_templates(checked)
+    checked = check(workbook, today, env, templates=False)
+    _refuse_broken_templates(workbook)
     templates = templates_for(workbook)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
