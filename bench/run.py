@@ -62,19 +62,23 @@ def leergang(*args: str) -> list[str]:
 
 
 def row(label: str, ours: tuple[float, float], base: tuple[float, float],
-        target: float) -> str:
+        target: float | None) -> str:
+    """One result line; `target` None where the issue sets no target for this size."""
     ratio = ours[0] / base[0]
-    verdict = "ok" if ratio <= target else "OVER TARGET"
+    verdict = "" if target is None else (
+        f"(target ≤ {target}) " + ("ok" if ratio <= target else "OVER TARGET"))
     return (f"{label:<28} {ours[0]:8.2f} s {ours[1]:7.0f} MiB | baseline {base[0]:7.2f} s "
-            f"{base[1]:6.0f} MiB | ratio {ratio:5.2f} (target ≤ {target}) {verdict}")
+            f"{base[1]:6.0f} MiB | ratio {ratio:5.2f} {verdict}").rstrip()
 
 
 def bench_workbook(size: int, folder: Path) -> list[str]:
     source = make_workbook(folder / f"bench-{size}.xlsx", size)
     read = python(f"import pandas; pandas.read_excel({str(source)!r}, "
                   f"sheet_name='Deelnemers', engine='calamine')")
+    at_target_size = size == SIZES[-1]  # the targets are set for 50,000 registrations
     results = [row(f"validate {size:>6,}", measure(leergang("validate", "--json",
-                   "--today", "2021-10-01", str(source))), measure(read), 1.5)]
+                   "--today", "2021-10-01", str(source))), measure(read),
+                   1.5 if at_target_size else None)]
     copy = folder / f"flag-{size}.xlsx"
     saved = folder / f"openpyxl-{size}.xlsx"
     plain = python(f"import openpyxl; openpyxl.load_workbook({str(source)!r})"
@@ -83,7 +87,8 @@ def bench_workbook(size: int, folder: Path) -> list[str]:
     # Each flag run starts from the unflagged copy, so every run writes the three columns.
     ours = measure(leergang("flag", "--today", "2021-10-01", str(copy)), env,
                    prepare=lambda: shutil.copy(source, copy))
-    results.append(row(f"flag     {size:>6,}", ours, measure(plain), 0.25))
+    results.append(row(f"flag     {size:>6,}", ours, measure(plain),
+                       0.25 if at_target_size else None))
     return results
 
 

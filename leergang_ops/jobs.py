@@ -7,12 +7,8 @@ exit statuses.
 
 from __future__ import annotations
 
-import functools
 import logging
-import sys
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -60,7 +56,6 @@ TOOL_COLUMN_WIDTHS = {"Status": 13.0, "Melding": 70.0, "Bevestiging verstuurd": 
 # After this many deliveries in a row fail for a passing reason, the server is down: the
 # rest of the batch waits for the next run instead of each retrying with backoff.
 MAX_CONSECUTIVE_TEMPORARY = 3
-Due = Callable[[], Message]  # a mail being rendered: call it for the message
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -264,15 +259,10 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
     if not intents:
         return
     templates = templates_for(workbook)
-
-    def render_one(intent: MailIntent) -> Message:
-        return compose(intent, checked, templates, ledger, today, now)
-
     consecutive_temporary = 0
     refused: set[str] = set()  # addresses the server refused in this run: no second try
-    with open_transport(env, workbook.parent / "outbox") as transport, \
-            _rendered_ahead(intents, render_one) as rendered:
-        for done, (intent, message_due) in enumerate(rendered, start=1):
+    with open_transport(env, workbook.parent / "outbox") as transport:
+        for done, intent in enumerate(intents, start=1):
             if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
                 report.deferred += len(intents) - done + 1
                 report.problems.append("mail server unreachable; the rest waits for the next run")
@@ -280,7 +270,7 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
             if intent.recipient in refused or not ledger.begin(intent, now):
                 continue
             try:
-                message = message_due()
+                message = compose(intent, checked, templates, ledger, today, now)
                 transport.send(message, intent)
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT
@@ -299,39 +289,6 @@ def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now:
             report.sent += 1
             if progress:
                 progress(done, len(intents))
-
-
-@contextmanager
-def _rendered_ahead(intents: Sequence[MailIntent], render_one: Callable[[MailIntent], Message],
-                    window: int = 8) -> Iterator[Iterator[tuple[MailIntent, Due]]]:
-    """Render the next few mails in a thread while this one waits for the mail server.
-
-    Sending is mostly waiting for the server's replies, and rendering is CPU work: overlapped,
-    a batch takes little longer than its SMTP dialogue. The weekly overview is rendered last,
-    in turn, because its summary lists the mails sent before it in this very run.
-    """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)  # hand the GIL back quickly when a server reply arrives
-
-    def pairs() -> Iterator[tuple[MailIntent, Due]]:
-        pending: deque[tuple[MailIntent, Due]] = deque()
-        upcoming = iter(intents)
-        while True:
-            while len(pending) < window and (intent := next(upcoming, None)) is not None:
-                if intent.kind == MailKind.OVERZICHT:
-                    pending.append((intent, functools.partial(render_one, intent)))
-                else:
-                    pending.append((intent, pool.submit(render_one, intent).result))
-            if not pending:
-                return
-            yield pending.popleft()
-
-    try:
-        yield pairs()
-    finally:
-        sys.setswitchinterval(switch)
-        pool.shutdown(cancel_futures=True)
 
 
 def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[tuple[str, ...], int]]:
