@@ -452,3 +452,10 @@ def test_open_transport_chooses_outbox_or_smtp(tmp_path: Path) -> None:
     assert isinstance(chosen, Outbox) and chosen.folder == tmp_path / "elders"
     smtp = open_transport({"LEERGANG_SMTP_HOST": "smtp.example.org"}, default)
     assert isinstance(smtp, SmtpTransport) and smtp.config.host == "smtp.example.org"
+
+
+def test_outbox_setting_wins_over_an_smtp_host(tmp_path: Path) -> None:
+    # Contract §5: LEERGANG_OUTBOX means "write there instead of sending".
+    env = {"LEERGANG_SMTP_HOST": "smtp.example.org", "LEERGANG_OUTBOX": str(tmp_path / "proef")}
+    chosen = open_transport(env, tmp_path / "outbox")
+    assert isinstance(chosen, Outbox) and chosen.folder == tmp_path / "proef"

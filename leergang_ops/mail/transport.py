@@ -480,11 +480,16 @@ def _envelope_sender(from_header: str) -> str:
 
 
 def open_transport(env: Mapping[str, str], outbox_default: Path) -> Outbox | SmtpTransport:
-    """SMTP when LEERGANG_SMTP_HOST is set, else the outbox (LEERGANG_OUTBOX or the default)."""
+    """The outbox when LEERGANG_OUTBOX is set or no SMTP host is; else SMTP.
+
+    Contract §5: with LEERGANG_OUTBOX each mail is written there *instead of* sent, so an
+    operator can try a configuration that already names a real server without mailing
+    anybody.
+    """
     config = SmtpConfig.from_env(env)
-    if config is None:
-        return Outbox(Path(env.get("LEERGANG_OUTBOX", "").strip() or outbox_default))
-    if env.get("LEERGANG_OUTBOX", "").strip():
-        log.warning("LEERGANG_OUTBOX is ignored: LEERGANG_SMTP_HOST is set, mails go to %s",
-                    config.where)
+    folder = env.get("LEERGANG_OUTBOX", "").strip()
+    if config is None or folder:
+        if config is not None:
+            log.info("LEERGANG_OUTBOX is set: mails go to %s, not to %s", folder, config.where)
+        return Outbox(Path(folder) if folder else outbox_default)
     return SmtpTransport(config)
