@@ -25,7 +25,7 @@ import python_calamine
 
 from leergang_ops.errors import InputError
 from leergang_ops.model import Course, Finding, Level, Registration, normalise_email
-from leergang_ops.workbook.read import load_course
+from leergang_ops.workbook.read import datetime_from_serial, load_course
 from leergang_ops.workbook.schema import (
     ORGANISER_COLUMNS,
     SHEET_REGISTRATIONS,
@@ -116,8 +116,6 @@ _ZONE_SUFFIX = re.compile(r"\s*(?:(?:GMT|UTC)\s*(?:(?P<sign>[+-])(?P<h>\d{1,2})"
                           r"(?::?(?P<m>\d{2}))?)?|(?P<abbr>CEST|CET|MEST|MET))$", re.IGNORECASE)
 _ZONE_ABBREVIATIONS = {"cet": 60, "met": 60, "cest": 120, "mest": 120}  # minutes east of UTC
 _MERIDIEM = re.compile(r"\s*\b([ap])\.?\s?m\.?$", re.IGNORECASE)
-_EXCEL_EPOCH = datetime(1899, 12, 30)
-_SERIAL_RANGE = (10_000.0, 100_000.0)  # 1927 … 2173: a date cell formatted as a number
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -664,7 +662,7 @@ def parse_timestamp(value: object) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_serial(float(value))
+        return datetime_from_serial(float(value))
     if isinstance(value, str):
         return _parse_text_timestamp(value)
     return None
@@ -715,13 +713,6 @@ def _local(moment: datetime) -> datetime:
     if moment.microsecond >= 500_000:
         moment += timedelta(seconds=1)
     return moment.replace(microsecond=0)
-
-
-def _from_serial(value: float) -> datetime | None:
-    """An Excel date serial (a date cell formatted as a number); None outside 1927-2173."""
-    if not _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
-        return None
-    return _local(_EXCEL_EPOCH + timedelta(days=value))
 
 
 def _date_finding(export: Path, row: int, bad: _BadTimestamp) -> Finding:

@@ -30,9 +30,8 @@ from leergang_ops.model import (
     Status,
     normalise_email,
 )
+from leergang_ops.workbook.schema import SHEET_MEETINGS, SHEET_SETTINGS
 
-SHEET_MEETINGS = "Bijeenkomsten"
-SHEET_SETTINGS = "Instellingen"
 SCOPE_ONCE = "-"  # a confirmation or waiting-list notice goes out once per recipient
 # How many days before the first reminder we start asking for a missing online link.
 LINK_WARNING_DAYS = 7

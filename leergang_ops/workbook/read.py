@@ -329,8 +329,9 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
-def _from_serial(value: float) -> datetime | None:
-    """An Excel date serial number (a date cell formatted as a plain number)."""
+def datetime_from_serial(value: float) -> datetime | None:
+    """An Excel date serial number (a date cell formatted as a plain number); None outside
+    1927–2173, where a bare number is more likely a count than a date."""
     if not _SERIAL_RANGE[0] <= value <= _SERIAL_RANGE[1]:
         return None
     return _round_second(_EXCEL_EPOCH + timedelta(days=value))
@@ -350,7 +351,7 @@ def _as_datetime(value: object) -> datetime | None:
     if isinstance(value, date):
         return datetime.combine(value, time(0, 0))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_serial(float(value))
+        return datetime_from_serial(float(value))
     if isinstance(value, str):
         return _parse_datetime_text(value.strip().casefold())
     return None
