@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 ZONE = ZoneInfo("Europe/Amsterdam")
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_IN_USE = 0, 1, 2, 3
 log = logging.getLogger("leergang_ops")
+WORKBOOK_HELP = "the organisers' workbook (.xlsx)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,48 +59,48 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser("init", help="write a new organiser workbook")
-    init.add_argument("path", type=Path)
+    init.add_argument("path", type=Path, help=WORKBOOK_HELP)
     init.set_defaults(handler=_init)
 
     validate = commands.add_parser("validate", help="report what is wrong in the workbook")
-    validate.add_argument("path", type=Path)
+    validate.add_argument("path", type=Path, help=WORKBOOK_HELP)
     validate.add_argument("--json", action="store_true", help="print the findings as JSON")
     _add_today(validate)
     validate.set_defaults(handler=_validate)
 
     flag = commands.add_parser("flag", help="write Status and Melding into the workbook")
-    flag.add_argument("path", type=Path)
+    flag.add_argument("path", type=Path, help=WORKBOOK_HELP)
     _add_today(flag)
     flag.set_defaults(handler=_flag)
 
     run = commands.add_parser("run", help="the daily job: flag, then send what is due")
-    run.add_argument("path", type=Path)
+    run.add_argument("path", type=Path, help=WORKBOOK_HELP)
     _add_today(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the mails that are due; write and send nothing")
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser("summary", help="write (and mail) the summary workbook")
-    summary.add_argument("path", type=Path)
+    summary.add_argument("path", type=Path, help=WORKBOOK_HELP)
     summary.add_argument("--out", type=Path, help="where to write it (default: beside)")
     summary.add_argument("--send", action="store_true", help="mail it to the contact person")
     _add_today(summary)
     summary.set_defaults(handler=_summary)
 
     preview = commands.add_parser("preview", help="render every due mail to files")
-    preview.add_argument("path", type=Path)
+    preview.add_argument("path", type=Path, help=WORKBOOK_HELP)
     preview.add_argument("--out", type=Path, required=True, help="folder for .eml and .html")
     _add_today(preview)
     preview.set_defaults(handler=_preview)
 
     schedule = commands.add_parser("schedule", help="long-running: run every day at a time")
-    schedule.add_argument("path", type=Path)
+    schedule.add_argument("path", type=Path, help=WORKBOOK_HELP)
     schedule.add_argument("--at", type=_clock_time, default=time(7, 0),
                           help="local time HH:MM (default 07:00)")
     schedule.set_defaults(handler=_schedule)
 
     importer = commands.add_parser("import", help="add registrations from a form export")
-    importer.add_argument("path", type=Path)
+    importer.add_argument("path", type=Path, help=WORKBOOK_HELP)
     importer.add_argument("export", type=Path, help="the form tool's .xlsx or .csv export")
     importer.add_argument("--map", action="append", default=[], metavar="HEADER=COLUMN",
                           help='map an export column, e.g. --map "Welke gemeente?=Gemeente"')
