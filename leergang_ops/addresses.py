@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import re
 
-from email_validator import EmailNotValidError, validate_email
-
 # Plain ASCII addresses that email-validator would accept anyway; checking them with a regex
 # is ~50x faster, which matters for a learning network with tens of thousands of rows.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -24,6 +22,9 @@ def is_valid_email(address: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _validate_slowly(address: str) -> bool:
+    # Imported here: email-validator pulls in idna's tables, which most runs never need.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError:

@@ -241,7 +241,8 @@ def _print_plan(intents: Sequence[MailIntent]) -> None:
         rows.append((str(intent.kind), intent.address, meetings))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
     print(f"{len(rows) - 1} mails due; dry run: nothing written or sent.")
 
 

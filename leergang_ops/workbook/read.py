@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import python_calamine
-from email_validator import EmailNotValidError, validate_email
 
+from leergang_ops.addresses import is_valid_email
 from leergang_ops.errors import InputError
 from leergang_ops.model import (
     ROLE_ADMINISTRATOR,
@@ -453,11 +453,7 @@ def _weekday(value: object) -> int | None:
 
 def _email(value: object) -> str | None:
     text = _text(value)
-    try:
-        validate_email(text, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return text
+    return text if is_valid_email(text) else None
 
 
 def _positive(value: object) -> int | None:
