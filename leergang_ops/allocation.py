@@ -118,15 +118,16 @@ def _admit_municipalities(
             admitted[key] = name
     admitted = {k: in_order[k] for k in in_order if k in admitted}
     waiting = {k: v for k, v in in_order.items() if k not in admitted}
-    position = {k: n for n, k in enumerate(waiting, start=1)}
     rank = {k: n for n, k in enumerate(in_order, start=1)}
+    reasons = {}  # one text per waiting municipality, shared by all its registrations
+    for position, (key, name) in enumerate(waiting.items(), start=1):
+        reasons[key] = (f"Wachtlijst: gemeente {name} is nummer {position} op de wachtlijst "
+                        f"(maximaal {limit} gemeenten)")
+        if rank[key] <= limit:
+            reasons[key] += "; eerder bevestigde gemeenten houden hun plaats"
     for reg in active:
-        key = municipalities.identity(reg.gemeente)
-        if key in waiting:
-            reason = (f"Wachtlijst: gemeente {waiting[key]} is nummer {position[key]} op de "
-                      f"wachtlijst (maximaal {limit} gemeenten)")
-            if rank[key] <= limit:
-                reason += "; eerder bevestigde gemeenten houden hun plaats"
+        reason = reasons.get(municipalities.identity(reg.gemeente))
+        if reason is not None:
             work.decide(reg, Status.WACHTLIJST)
             work.note(reg, Level.INFO, "waiting-list", "Gemeente", reason)
     return admitted, waiting

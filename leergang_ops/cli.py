@@ -92,7 +92,6 @@ def _parser() -> argparse.ArgumentParser:
 
     flag = commands.add_parser("flag", help="write Status and Melding into the workbook")
     flag.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    _add_today(flag)
     flag.set_defaults(handler=_flag)
 
     run = commands.add_parser("run", help="the daily job: flag, then send what is due")
@@ -225,9 +224,8 @@ def _report(path: Path, checked: Checked) -> str:
 def _flag(args: argparse.Namespace) -> int:
     from leergang_ops.jobs import flag
 
-    today, _ = _clock(args)
-    checked = flag(args.path, today, os.environ)
-    counts = ", ".join(f"{checked.allocation.count(s)} {s}" for s in Status)
+    allocation = flag(args.path, os.environ)
+    counts = ", ".join(f"{allocation.count(s)} {s}" for s in Status)
     print(f"{args.path.name}: {counts}")
     return EXIT_OK
 

@@ -152,19 +152,21 @@ def tool_cells(course: Course, allocation: Allocation,
             widths[next_free] = TOOL_COLUMN_WIDTHS[name]
             cells[(layout.header_row, next_free)] = CellWrite(name, HEADER_STYLE)
             next_free += 1
-    decisions = allocation.by_row()
-    for reg in course.registrations:
-        decision = decisions[reg.row]
+    status_col, melding_col = columns["Status"], columns["Melding"]
+    sent_col = columns["Bevestiging verstuurd"]
+    # Decisions come in sheet row order, one per registration, like the registrations.
+    for reg, decision in zip(course.registrations, allocation.decisions, strict=True):
+        assert reg.row == decision.row
         melding = _melding(decision.melding, state.bounced.get(reg.email_key))
         confirmed_on = state.confirmed_on.get(reg.email_key)
-        if str(decision.status) != reg.status or "Status" not in layout.columns:
-            cells[(reg.row, columns["Status"])] = CellWrite(str(decision.status),
-                                                            STATUS_STYLES[decision.status])
+        if decision.status != reg.status:
+            cells[(reg.row, status_col)] = CellWrite(decision.status.value,
+                                                     STATUS_STYLES[decision.status])
         if melding != reg.melding:
-            cells[(reg.row, columns["Melding"])] = CellWrite(melding)
-        if _date_text(confirmed_on) != _date_text(_parse_date(reg.bevestiging_verstuurd)):
-            cells[(reg.row, columns["Bevestiging verstuurd"])] = CellWrite(confirmed_on,
-                                                                           DATE_STYLE)
+            cells[(reg.row, melding_col)] = CellWrite(melding)
+        if (confirmed_on or reg.bevestiging_verstuurd) and (
+                confirmed_on != _parse_date(reg.bevestiging_verstuurd)):
+            cells[(reg.row, sent_col)] = CellWrite(confirmed_on, DATE_STYLE)
     return cells, widths
 
 
@@ -188,10 +190,6 @@ def _parse_date(text: str) -> date | None:
     return None
 
 
-def _date_text(value: date | None) -> str:
-    return value.isoformat() if value else ""
-
-
 def write_tool_columns(workbook: Path, course: Course, allocation: Allocation,
                        state: LedgerState) -> bool:
     """Write Status, Melding and Bevestiging verstuurd losslessly; False when nothing changed."""
@@ -202,16 +200,15 @@ def write_tool_columns(workbook: Path, course: Course, allocation: Allocation,
                        header_row=course.layout.header_row, column_widths=widths)
 
 
-def flag(workbook: Path, today: date, env: Mapping[str, str]) -> Checked:
-    """`flag`: write the statuses into the workbook (contract §4)."""
+def flag(workbook: Path, env: Mapping[str, str]) -> Allocation:
+    """`flag`: write the statuses into the workbook (contract §4); needs no date."""
     ensure_not_in_use(workbook)
     course = load_course(workbook)  # bad input stops here: not even a ledger is created
     with _locked(workbook, env) as ledger:
         state = ledger.state()
-        checked = check(workbook, today, env, state, course=course, mails=False,
-                        templates=False)
-        write_tool_columns(workbook, checked.course, checked.allocation, state)
-        return checked
+        allocation = allocate(course, state.confirmed)
+        write_tool_columns(workbook, course, allocation, state)
+        return allocation
 
 
 @contextmanager
