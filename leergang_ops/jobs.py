@@ -218,10 +218,13 @@ def _locked(workbook: Path, env: Mapping[str, str]) -> Iterator[Ledger]:
         yield ledger
 
 
-def _refuse_broken_templates(workbook: Path) -> None:
-    broken = [f for f in templates_for(workbook).check() if f.level == Level.ERROR]
+def _checked_templates(workbook: Path) -> Templates:
+    """The templates for this workbook; refused before anything is sent when one is broken."""
+    templates = templates_for(workbook)
+    broken = [f for f in templates.check() if f.level == Level.ERROR]
     if broken:
         raise InputError("Een mailsjabloon is niet in orde; er is niets verstuurd.", broken)
+    return templates
 
 
 def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
@@ -233,29 +236,28 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     # Every configuration and input error before anything is written, the ledger included.
     SmtpConfig.from_env(env)
     course = load_course(workbook)
-    _refuse_broken_templates(workbook)
+    templates = _checked_templates(workbook)
     if dry_run:
         checked = check(workbook, today, env, course=course, templates=False)
         return RunReport(planned=checked.plan.intents)
     with _locked(workbook, env) as ledger:
         checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
         report = RunReport(planned=checked.plan.intents)
-        _deliver(workbook, checked, ledger, today, now, env, report, progress)
+        _deliver(workbook, checked, templates, ledger, today, now, env, report, progress)
         report.workbook_changed = write_tool_columns(
             workbook, checked.course, checked.allocation, ledger.state())
         ledger.record_run(now)
     return report
 
 
-def _deliver(workbook: Path, checked: Checked, ledger: Ledger, today: date, now: datetime,
-             env: Mapping[str, str], report: RunReport,
+def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Ledger,
+             today: date, now: datetime, env: Mapping[str, str], report: RunReport,
              progress: Callable[[int, int], None] | None) -> None:
     from leergang_ops.mail.transport import DeliveryFault, FaultKind, open_transport
 
     intents = checked.plan.intents
     if not intents:
         return
-    templates = templates_for(workbook)
     consecutive_temporary = 0
     refused: set[str] = set()  # addresses the server refused in this run: no second try
     with open_transport(env, workbook.parent / "outbox") as transport:
@@ -333,8 +335,7 @@ def preview(workbook: Path, out: Path, today: date, now: datetime,
             env: Mapping[str, str]) -> list[Path]:
     """`preview`: render every mail that is due now as .eml and .html; send nothing."""
     checked = check(workbook, today, env, templates=False)
-    _refuse_broken_templates(workbook)
-    templates = templates_for(workbook)
+    templates = _checked_templates(workbook)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for n, intent in enumerate(checked.plan.intents, start=1):
