@@ -272,6 +272,15 @@ def test_change_shows_the_new_details_with_a_higher_sequence(templates: Template
     assert str(event["uid"]) == "leergang-slagvaardige-wijkaanpak-m2@example.org"
 
 
+def test_a_newly_announced_meeting_is_called_new_not_changed(templates: Templates) -> None:
+    added = intent(MailKind.WIJZIGING, scope="m2@1", meetings=(2,), sequence=1,
+                   extra={"change": "added"})
+    message = mail(templates, added, sequences={2: 1})
+    assert message["Subject"] == "Nieuw: bijeenkomst 2 van Leergang slagvaardige wijkaanpak"
+    assert "de datum staat nu vast" in text_of(message)
+    assert "veranderd" not in text_of(message)
+
+
 def test_change_without_sequences_uses_the_intents_sequence(templates: Templates) -> None:
     [event] = ics_of(mail(templates, ALL_KINDS[3])).walk("VEVENT")
     assert event["sequence"] == 1

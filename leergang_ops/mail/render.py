@@ -402,6 +402,8 @@ def _context(
         "dagen_tot": (first.datum - today).days if first and first.datum else None,
         "status": intent.extra.get("status", "wachtlijst"),
         "melding": intent.extra.get("melding", ""),
+        # wijziging: a meeting the recipient had not heard of yet (added, or first dated)
+        "nieuw": intent.extra.get("change") == "added",
         "agenda": "",
         "agenda_aantal": 0,
         "datum_volgt": any(m.datum is None for m in meetings),
