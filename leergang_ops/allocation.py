@@ -95,11 +95,6 @@ def _mark_invalid_and_cancelled(work: _Pass, registrations: Iterable[Registratio
             first_row_of[reg.email_key] = reg.row
 
 
-def _display_name(name: str) -> str:
-    found = municipalities.lookup(name)
-    return found.name if found else name.strip()
-
-
 def _admit_municipalities(
     work: _Pass, active: list[Registration], kept: set[int]
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -110,7 +105,9 @@ def _admit_municipalities(
     limit = work.course.settings.max_gemeenten
     in_order: dict[str, str] = {}
     for reg in active:
-        in_order.setdefault(municipalities.identity(reg.gemeente), _display_name(reg.gemeente))
+        key = municipalities.identity(reg.gemeente)
+        if key not in in_order:
+            in_order[key] = municipalities.display_name(reg.gemeente)
     holding = {municipalities.identity(r.gemeente) for r in active if r.row in kept}
     admitted = {k: v for k, v in in_order.items() if k in holding}
     for key, name in in_order.items():
@@ -159,7 +156,8 @@ def _give_places(work: _Pass, active: list[Registration], kept: set[int],
             taken[key] += 1
             work.decide(reg, Status.BEVESTIGD)
         else:
-            reason = (f"Overboekt: gemeente {_display_name(reg.gemeente)} heeft al {limit} "
+            name = municipalities.display_name(reg.gemeente)
+            reason = (f"Overboekt: gemeente {name} heeft al {limit} "
                       f"deelnemers (maximum {limit} per gemeente)")
             if ahead < limit:
                 reason += "; eerder bevestigde deelnemers houden hun plaats"

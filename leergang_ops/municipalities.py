@@ -95,6 +95,12 @@ def lookup(name: str) -> Municipality | None:
     return _index().get(_lookup_key(name))
 
 
+def display_name(name: str) -> str:
+    """The official spelling when the name is a municipality, else the name as typed."""
+    found = lookup(name)
+    return found.name if found else name.strip()
+
+
 @functools.lru_cache(maxsize=4096)
 def suggest(name: str) -> str | None:
     """The official name closest to a misspelt one (`Utreht` → `Utrecht`)."""

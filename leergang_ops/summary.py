@@ -214,25 +214,14 @@ def recent_records(records: Iterable[SentRecord], today: date) -> list[SentRecor
     return sorted(recent, key=lambda r: local_time(r.at))
 
 
-def municipality_key(name: str) -> str:
-    """What makes two registrations the same municipality, as the allocation decides it."""
-    return municipalities.identity(name)
-
-
-def municipality_name(name: str) -> str:
-    """The official spelling when the name is a municipality, else the name as typed."""
-    found = municipalities.lookup(name)
-    return found.name if found else name.strip()
-
-
 def municipality_rows(course: Course, allocation: Allocation) -> list[MunicipalityRow]:
     """One row per municipality named on Deelnemers: admitted, then waiting, then the rest."""
     groups: dict[str, list[Registration]] = defaultdict(list)
     for reg in course.registrations:
         if reg.gemeente.strip():
-            groups[municipality_key(reg.gemeente)].append(reg)
-    admitted = [municipality_key(n) for n in allocation.admitted]
-    waiting = [municipality_key(n) for n in allocation.waiting]
+            groups[municipalities.identity(reg.gemeente)].append(reg)
+    admitted = [municipalities.identity(n) for n in allocation.admitted]
+    waiting = [municipalities.identity(n) for n in allocation.waiting]
     admitted = sorted((k for k in admitted if k in groups), key=lambda k: _group_key(groups[k]))
     rest = sorted((k for k in groups if k not in admitted and k not in waiting),
                   key=lambda k: _group_key(groups[k]))
@@ -242,7 +231,7 @@ def municipality_rows(course: Course, allocation: Allocation) -> list[Municipali
 
 
 def _group_key(regs: list[Registration]) -> str:
-    return sort_key(municipality_name(regs[0].gemeente))
+    return sort_key(municipalities.display_name(regs[0].gemeente))
 
 
 def sort_key(name: str) -> str:
@@ -267,7 +256,7 @@ def _municipality_row(course: Course, regs: list[Registration],
         if reg.row in decisions and decisions[reg.row].status != Status.AFGEMELD:
             warnings.update(dict.fromkeys(decisions[reg.row].messages))
     return MunicipalityRow(
-        name=municipality_name(regs[0].gemeente),
+        name=municipalities.display_name(regs[0].gemeente),
         bevestigd=len(counting),
         bestuurders=sum(1 for r in confirmed if r.is_bestuurder),
         overboekt=statuses[Status.OVERBOEKT],
@@ -887,11 +876,11 @@ def _write_questions(page: _Page, allocation: Allocation) -> None:
     ws = page.sheet(SHEET_QUESTIONS, header_rows=1)
     decisions = allocation.by_row()
     asked = sorted((r for r in page.course.registrations if r.opmerking.strip()),
-                   key=lambda r: (sort_key(municipality_name(r.gemeente)), r.row))
+                   key=lambda r: (sort_key(municipalities.display_name(r.gemeente)), r.row))
     columns = [Column("Gemeente", 18), Column("Naam", 22), Column("Beleidsdomein", 20, "wrap"),
                Column("Status", 11), Column("Vraag of opmerking", 90, "wrap"),
                Column("Rij", 5, "number")]
-    table = [(municipality_name(r.gemeente), r.naam, r.beleidsdomein,
+    table = [(municipalities.display_name(r.gemeente), r.naam, r.beleidsdomein,
               str(decisions[r.row].status) if r.row in decisions else r.status,
               r.opmerking.strip(), r.row) for r in asked]
     write_table(page, ws, columns, table)
