@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
@@ -85,6 +86,15 @@ def write_workbook(path: Path, *, settings: dict[str, Any] | None = None,
         rt.append([reg.get(col) for col in registration_header])
     wb.save(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_leergang_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without LEERGANG_* settings: none may reach a real mail server
+    or ledger configured on the machine; a test sets what it needs itself."""
+    for name in list(os.environ):
+        if name.startswith("LEERGANG_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

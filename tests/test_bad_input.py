@@ -3,7 +3,6 @@ written — not the workbook, not a backup, not a ledger, not an outbox."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import time
 from pathlib import Path
@@ -60,13 +59,6 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
                                       ("Bijeenkomsten", "rij 2", "Eindtijd")),
     "empty workbook": (empty_workbook, ("leergang.xlsx",)),
 }
-
-
-@pytest.fixture(autouse=True)
-def _outbox_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("LEERGANG_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.mark.parametrize("command", ["validate", "flag", "run"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,14 +15,6 @@ from leergang_ops.cli import main
 from tests.conftest import person
 
 Build = Callable[..., Path]
-
-
-@pytest.fixture(autouse=True)
-def _no_smtp(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests must never reach a real mail server configured on the machine."""
-    for name in list(os.environ):
-        if name.startswith("LEERGANG_"):
-            monkeypatch.delenv(name)
 
 
 def tool_columns(path: Path) -> dict[int, tuple[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from email import message_from_bytes, policy
@@ -21,10 +20,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "workbooks" / "leergang-wijkaanp
 
 
 @pytest.fixture
-def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("LEERGANG_"):
-            monkeypatch.delenv(name)
+def example(tmp_path: Path) -> Path:
     return Path(shutil.copy(EXAMPLE, tmp_path / EXAMPLE.name))
 
 

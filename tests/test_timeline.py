@@ -9,7 +9,6 @@ weekly overview once per ISO week, nothing after a meeting started.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -140,9 +139,6 @@ def _cell(value: object) -> object:
 
 def test_every_mail_goes_out_once_on_the_right_day(tmp_path: Path, smtp_server: SmtpServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("LEERGANG_"):
-            monkeypatch.delenv(name)
     for name, value in smtp_server.env().items():
         monkeypatch.setenv(name, value)
     path = tmp_path / EXAMPLE.name
