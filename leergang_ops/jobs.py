@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.message import Message
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leergang_ops.allocation import allocate
 from leergang_ops.errors import InputError
-from leergang_ops.ledger import Ledger, ledger_path, run_lock
+from leergang_ops.ledger import TEMPLATES_CHECKED, Ledger, ledger_path, passed_check, run_lock
 from leergang_ops.model import (
     Allocation,
     Course,
@@ -27,6 +28,7 @@ from leergang_ops.model import (
     Level,
     MailIntent,
     MailKind,
+    MeetingDetails,
     Status,
 )
 from leergang_ops.planning import Plan, plan, plan_findings
@@ -38,7 +40,7 @@ from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
 if TYPE_CHECKING:
 
     from leergang_ops.importer import ImportReport
-    from leergang_ops.mail.render import Attachment, Templates
+    from leergang_ops.mail.render import Attachment, Mail, Steps, Templates
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,12 @@ class Checked:
     @property
     def has_errors(self) -> bool:
         return any(f.level == Level.ERROR for f in self.findings)
+
+    @cached_property
+    def announced(self) -> dict[int, tuple[MeetingDetails, int]]:
+        """Per meeting, what a mail about it tells: its details and the .ics SEQUENCE."""
+        return {m.nr: (m.details(), self.plan.sequences.get(m.nr, 0))
+                for m in self.course.meetings}
 
 
 @dataclass
@@ -218,13 +226,23 @@ def _locked(workbook: Path, env: Mapping[str, str]) -> Iterator[Ledger]:
         yield ledger
 
 
-def _checked_templates(workbook: Path) -> Templates:
-    """The templates for this workbook; refused before anything is sent when one is broken."""
+def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
+                       ) -> tuple[Templates, str | None]:
+    """The templates for this workbook; refused before anything is sent when one is broken.
+
+    With `env`, templates that passed the check before (same fingerprint in the ledger) are
+    not checked again: the check test-renders every kind, a noticeable part of a daily
+    run. Returns the fingerprint to record once the run is through (None: nothing new).
+    """
     templates = templates_for(workbook)
+    fingerprint = templates.fingerprint() if env is not None else None
+    if fingerprint and fingerprint == passed_check(ledger_path(workbook, env or {}),
+                                                   TEMPLATES_CHECKED):
+        return templates, None
     broken = [f for f in templates.check() if f.level == Level.ERROR]
     if broken:
         raise InputError("Een mailsjabloon is niet in orde; er is niets verstuurd.", broken)
-    return templates
+    return templates, fingerprint
 
 
 def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
@@ -236,13 +254,15 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     # Every configuration and input error before anything is written, the ledger included.
     SmtpConfig.from_env(env)
     course = load_course(workbook)
-    templates = _checked_templates(workbook)
+    templates, fingerprint = _checked_templates(workbook, env)
     if dry_run:
         checked = check(workbook, today, env, course=course, templates=False)
         return RunReport(planned=checked.plan.intents)
     with _locked(workbook, env) as ledger:
         checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
         report = RunReport(planned=checked.plan.intents)
+        if fingerprint:
+            ledger.record_check(TEMPLATES_CHECKED, fingerprint, now)
         _deliver(workbook, checked, templates, ledger, today, now, env, report, progress)
         report.workbook_changed = write_tool_columns(
             workbook, checked.course, checked.allocation, ledger.state())
@@ -260,17 +280,21 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
         return
     consecutive_temporary = 0
     refused: set[str] = set()  # addresses the server refused in this run: no second try
+    ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, ledger, today,
+                                                    now))
     with open_transport(env, workbook.parent / "outbox") as transport:
         for done, intent in enumerate(intents, start=1):
             if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
                 report.deferred += len(intents) - done + 1
                 report.problems.append("mail server unreachable; the rest waits for the next run")
                 break
-            if intent.recipient in refused or not ledger.begin(intent, now):
+            if intent.recipient in refused or not ledger.begin(intent, now, defer_commit=True):
                 continue
+            following = intents[done] if done < len(intents) else None
             try:
-                message = compose(intent, checked, templates, ledger, today, now)
-                transport.send(message, intent)
+                mail = ahead.take(intent)
+                transport.send(mail, intent, durable=ledger.commit,
+                               meanwhile=ahead.prepare(following))
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT
                 reason = f"{fault.code} {fault.reason}" if fault.code else fault.reason
@@ -283,34 +307,82 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
                 report.problems.append(f"{intent.kind} to {intent.address}: {reason}")
                 continue
             consecutive_temporary = 0
-            ledger.mark_sent(intent, now, str(message["Message-ID"]),
-                             _announced(checked, intent))
+            ledger.mark_sent(intent, now, mail.message_id, _announced(checked, intent))
             report.sent += 1
             if progress:
                 progress(done, len(intents))
 
 
-def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[tuple[str, ...], int]]:
+class _RenderedAhead:
+    """The next mail, rendered in the pauses while the mail server answers about this one.
+
+    Rendering is CPU work and an SMTP transaction is mostly waiting: done in those waits,
+    rendering costs the batch no time. The weekly overview is never rendered ahead, since
+    its summary lists the mails sent before it in this very run. A render that fails fails
+    when its mail's turn comes, exactly as without rendering ahead.
+    """
+
+    def __init__(self, composing: Callable[[MailIntent], Steps[Message]]) -> None:
+        self._composing = composing
+        self._ready: tuple[MailIntent, Mail | Exception] | None = None
+
+    def prepare(self, intent: MailIntent | None) -> Iterator[None] | None:
+        """The steps that render `intent`; None when there is nothing to render ahead."""
+        if intent is None or intent.kind == MailKind.OVERZICHT:
+            return None
+        return self._steps(intent)
+
+    def _steps(self, intent: MailIntent) -> Iterator[None]:
+        from leergang_ops.mail.render import Mail
+
+        try:
+            message = yield from self._composing(intent)
+            yield
+            self._ready = (intent, Mail.of(message))
+        except Exception as err:  # raised again at its turn, by take()
+            self._ready = (intent, err)
+
+    def take(self, intent: MailIntent) -> Mail:
+        """The message for `intent`: the one rendered ahead, else rendered now."""
+        from leergang_ops.mail.render import Mail, finish
+
+        ready, self._ready = self._ready, None
+        if ready is None or ready[0] is not intent:
+            return Mail.of(finish(self._composing(intent)))
+        if isinstance(ready[1], Exception):
+            raise ready[1]
+        return ready[1]
+
+
+def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[MeetingDetails, int]]:
     """The meeting details (and .ics sequence) this mail tells its recipient about."""
     if intent.kind not in (MailKind.BEVESTIGING, MailKind.HERINNERING, MailKind.WIJZIGING):
         return {}
-    by_nr = {m.nr: m for m in checked.course.meetings}
-    return {nr: (by_nr[nr].details(), checked.plan.sequences.get(nr, 0))
-            for nr in intent.meetings if nr in by_nr}
+    announced = checked.announced
+    return {nr: announced[nr] for nr in intent.meetings if nr in announced}
 
 
 def compose(intent: MailIntent, checked: Checked, templates: Templates, ledger: Ledger | None,
             today: date, now: datetime) -> Message:
     """Render one mail; the weekly overview gets the summary workbook attached."""
-    from leergang_ops.mail.render import render
+    from leergang_ops.mail.render import finish
+
+    return finish(composing(intent, checked, templates, ledger, today, now))
+
+
+def composing(intent: MailIntent, checked: Checked, templates: Templates,
+              ledger: Ledger | None, today: date, now: datetime) -> Steps[Message]:
+    """`compose` in steps (see `render.rendering`)."""
+    from leergang_ops.mail.render import rendering
 
     attachments: list[Attachment] = []
     context: dict[str, object] = {}
     if intent.kind == MailKind.OVERZICHT:
         attachment, context = summary_attachment(checked, ledger, today)
         attachments.append(attachment)
-    return render(intent, checked.course, templates, now=now,
-                  sequences=checked.plan.sequences, attachments=attachments, context=context)
+    return (yield from rendering(intent, checked.course, templates, now=now,
+                                 sequences=checked.plan.sequences, attachments=attachments,
+                                 context=context))
 
 
 def summary_attachment(checked: Checked, ledger: Ledger | None,
@@ -335,7 +407,7 @@ def preview(workbook: Path, out: Path, today: date, now: datetime,
             env: Mapping[str, str]) -> list[Path]:
     """`preview`: render every mail that is due now as .eml and .html; send nothing."""
     checked = check(workbook, today, env, templates=False)
-    templates = _checked_templates(workbook)
+    templates, _ = _checked_templates(workbook)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for n, intent in enumerate(checked.plan.intents, start=1):
@@ -390,20 +462,21 @@ def _send_summary_now(workbook: Path, checked: Checked, ledger: Ledger, today: d
                       now: datetime, env: Mapping[str, str]) -> None:
     """An explicit `summary --send`: its own key, so it never stands in for the weekly one."""
     from leergang_ops.errors import DeliveryError
+    from leergang_ops.mail.render import Mail
     from leergang_ops.mail.transport import DeliveryFault, open_transport
 
     settings = checked.course.settings
     intent = MailIntent(MailKind.OVERZICHT, settings.contactpersoon_email,
                         settings.contactpersoon, f"op-verzoek-{now:%Y%m%dT%H%M%S}")
     ledger.begin(intent, now)
-    message = compose(intent, checked, templates_for(workbook), ledger, today, now)
+    mail = Mail.of(compose(intent, checked, templates_for(workbook), ledger, today, now))
     try:
         with open_transport(env, workbook.parent / "outbox") as transport:
-            transport.send(message, intent)
+            transport.send(mail, intent)
     except DeliveryFault as fault:
         ledger.mark_failed(intent, now, permanent=False, reason=fault.reason)
         raise DeliveryError(f"Het overzicht is niet verstuurd: {fault.reason}") from fault
-    ledger.mark_sent(intent, now, str(message["Message-ID"]), {})
+    ledger.mark_sent(intent, now, mail.message_id, {})
 
 
 def last_run_day(workbook: Path, env: Mapping[str, str]) -> date | None:

@@ -2,14 +2,19 @@
 
 The ledger is the truth about what was sent: one row per idempotency key
 `(kind, recipient, scope)`, moving sending → sent / deferred / bounced. A mail is recorded as
-`sending` (committed) before the SMTP transaction and as `sent` after the server accepted it,
-each state change in its own transaction, so a crash (even SIGKILL or a power cut) leaves at
-most the one in-flight mail ambiguous. A row still `sending` counts as not sent: that mail
-may go out twice, once — the accepted price of never dropping one.
+`sending` before the SMTP transaction and as `sent` after the server accepted it.
+A mail's `sent` is committed together with the next mail's `sending`: one commit (one disk
+sync) per mail. A batch lets that commit run while the server answers the next mail's MAIL
+FROM (`begin(..., defer_commit=True)`), but always before anything goes out that the server
+could accept; the last `sent` is committed when the ledger is next read or closed. So a
+crash (even SIGKILL or a power cut) leaves at most the one mail of the moment ambiguous. A
+row still `sending` counts as not sent: that mail may go out twice, once — the accepted
+price of never dropping one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +23,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -72,8 +78,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at TEXT NOT NULL
         )""",
     ),
+    (
+        # What passed a check, by fingerprint, so an unchanged thing need not be checked again.
+        """CREATE TABLE checks (
+            what TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+TEMPLATES_CHECKED = "templates"  # `checks` row: the mail templates passed Templates.check
 
 _UPSERT_MAIL = """
     INSERT INTO mails (kind, recipient, scope, address, name, status, at, at_epoch, attempts,
@@ -107,6 +122,9 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._pending = False  # an open write transaction waits for `commit`
+        self._interrupted: set[tuple[str, str, str]] | None = None
+        self._versions: dict[int, tuple[str, int]] = {}  # meeting versions written here
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)  # we BEGIN ourselves
@@ -155,18 +173,40 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block as one committed transaction, taking the write lock up front."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """Run the block and commit, together with anything pending."""
+        with self._uncommitted() as db:
+            yield db
+        self.commit()
+
+    @contextmanager
+    def _uncommitted(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in the write transaction that `commit` will commit.
+
+        The write lock is taken up front (BEGIN IMMEDIATE) unless a transaction is pending
+        already; a failing block rolls back everything pending.
+        """
+        if not self._pending:
+            self._db.execute("BEGIN IMMEDIATE")
+        self._pending = True
         try:
             yield self._db
         except BaseException:
+            self._pending = False
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+
+    def commit(self) -> None:
+        """Commit what `mark_sent` or a deferred `begin` left pending (a no-op without)."""
+        if self._pending:
+            self._db.execute("COMMIT")
+            self._pending = False
 
     def close(self) -> None:
-        """Close the connection (SQLite checkpoints the WAL when the last one closes)."""
-        self._db.close()
+        """Commit what is pending and close (SQLite checkpoints the WAL on the last close)."""
+        try:
+            self.commit()
+        finally:
+            self._db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -181,6 +221,7 @@ class Ledger:
 
     def state(self) -> LedgerState:
         """Read what was sent, to whom and with which meeting details, as one snapshot."""
+        self.commit()
         self._db.execute("BEGIN")  # one read snapshot across the queries
         try:
             confirmed_on = self._confirmed_on()
@@ -209,18 +250,34 @@ class Ledger:
                           str(MailKind.BEVESTIGING))
         return {recipient: datetime.fromisoformat(at).date() for recipient, at in rows}
 
-    def begin(self, intent: MailIntent, at: datetime) -> bool:
-        """Record `sending` before the SMTP transaction; False when the key was sent already."""
-        with self._transaction() as db:
-            row = db.execute("SELECT status FROM mails WHERE kind = ? AND recipient = ? "
-                             "AND scope = ?", intent.key).fetchone()
-            if row is not None and row[0] == "sent":
-                return False
-            if row is not None and row[0] == "sending":
-                log.warning("%s %s %s: an interrupted run may have delivered this mail; "
-                            "sending it again", *intent.key)
-            db.execute(_UPSERT_MAIL, _mail_row(intent, "sending", at, attempts=1))
+    def begin(self, intent: MailIntent, at: datetime, *, defer_commit: bool = False) -> bool:
+        """Record `sending` before the SMTP transaction; False when the key was sent already.
+
+        Its commit also makes the previous mail's `sent` durable (see `mark_sent`). With
+        `defer_commit` the caller commits (`commit`) once the transaction has started and
+        before anything is sent that the server could accept (SmtpTransport's `durable`):
+        the disk's sync then overlaps the server's first reply.
+        """
+        interrupted = self._left_sending()
+        with self._uncommitted() as db:
+            # The upsert leaves a `sent` row alone: no change means sent already.
+            changed = db.execute(_UPSERT_MAIL, _mail_row(intent, "sending", at, attempts=1))
+        if not defer_commit:
+            self.commit()
+        if changed.rowcount == 0:
+            return False
+        if intent.key in interrupted:
+            interrupted.discard(intent.key)
+            log.warning("%s %s %s: an interrupted run may have delivered this mail; "
+                        "sending it again", *intent.key)
         return True
+
+    def _left_sending(self) -> set[tuple[str, str, str]]:
+        """The keys an earlier, interrupted run left `sending` (read once)."""
+        if self._interrupted is None:
+            self._interrupted = set(self._rows(
+                "SELECT kind, recipient, scope FROM mails WHERE status = 'sending'"))
+        return self._interrupted
 
     def mark_sent(
         self,
@@ -229,26 +286,35 @@ class Ledger:
         message_id: str,
         meetings: Mapping[int, tuple[MeetingDetails, int]],
     ) -> None:
-        """Record `sent`, and for meeting mails the details and SEQUENCE the recipient got."""
-        with self._transaction() as db:
-            db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id))
-            if intent.kind not in DETAIL_KINDS:
-                return
-            for nr, (details, sequence) in meetings.items():
-                self._record_details(db, intent.recipient, nr, details, sequence, at)
+        """Record `sent`, and for meeting mails the details and SEQUENCE the recipient got.
 
-    @staticmethod
-    def _record_details(db: sqlite3.Connection, recipient: str, nr: int,
-                        details: MeetingDetails, sequence: int, at: datetime) -> None:
-        """Remember what one recipient was told about a meeting; bump the meeting's version."""
-        values = (json.dumps(list(details)), sequence, at.isoformat())
-        db.execute("INSERT OR REPLACE INTO sent_details VALUES (?, ?, ?, ?, ?)",
-                   (recipient, nr, *values))
-        # Keep the newest announced version; an older SEQUENCE sent late must not win.
-        db.execute("""INSERT INTO meeting_versions VALUES (?, ?, ?, ?)
-                      ON CONFLICT (nr) DO UPDATE SET details = excluded.details,
-                          sequence = excluded.sequence, at = excluded.at
-                      WHERE excluded.sequence >= meeting_versions.sequence""", (nr, *values))
+        Left uncommitted until the next mail's `begin` commits it (or a read, a failure
+        record or `close` does): durable before the server could accept the next mail, at
+        one commit a mail instead of two.
+        """
+        with self._uncommitted() as db:
+            db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id))
+            if intent.kind in DETAIL_KINDS and meetings:
+                self._record_details(intent.recipient, meetings, at)
+
+    def _record_details(self, recipient: str, meetings: Mapping[int, tuple[MeetingDetails, int]],
+                        at: datetime) -> None:
+        """Remember what one recipient was told about meetings; bump the meetings' versions."""
+        stamp = at.isoformat()
+        rows = [(recipient, nr, _dumped(details), sequence, stamp)
+                for nr, (details, sequence) in meetings.items()]
+        self._db.executemany("INSERT OR REPLACE INTO sent_details VALUES (?, ?, ?, ?, ?)", rows)
+        for _, nr, details, sequence, _ in rows:
+            if self._versions.get(nr) == (details, sequence):
+                continue  # written by this connection already; the newest stays the newest
+            self._versions[nr] = (details, sequence)
+            # Keep the newest announced version; an older SEQUENCE sent late must not win.
+            self._db.execute(
+                """INSERT INTO meeting_versions VALUES (?, ?, ?, ?)
+                   ON CONFLICT (nr) DO UPDATE SET details = excluded.details,
+                       sequence = excluded.sequence, at = excluded.at
+                   WHERE excluded.sequence >= meeting_versions.sequence""",
+                (nr, details, sequence, stamp))
 
     def mark_failed(self, intent: MailIntent, at: datetime, *, permanent: bool,
                     reason: str) -> None:
@@ -259,6 +325,7 @@ class Ledger:
 
     def records_since(self, since: datetime) -> list[SentRecord]:
         """Return every ledger row whose latest change is at or after `since`, oldest first."""
+        self.commit()
         rows = self._rows(
             "SELECT kind, recipient, scope, address, name, status, at, detail FROM mails "
             "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", since.timestamp())
@@ -270,8 +337,15 @@ class Ledger:
         with self._transaction() as db:
             db.execute("INSERT INTO runs (at) VALUES (?)", (at.isoformat(),))
 
+    def record_check(self, what: str, fingerprint: str, at: datetime) -> None:
+        """Remember that `what` (e.g. TEMPLATES_CHECKED) passed its check as `fingerprint`."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO checks VALUES (?, ?, ?)",
+                       (what, fingerprint, at.isoformat()))
+
     def last_run(self) -> datetime | None:
         """Return when the latest recorded run happened, None before the first."""
+        self.commit()
         row = self._db.execute("SELECT at FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
 
@@ -280,14 +354,45 @@ def _mail_row(intent: MailIntent, status: str, at: datetime, *, attempts: int = 
               message_id: str = "", detail: str = "") -> dict[str, object]:
     """Return the named parameters of `_UPSERT_MAIL` for one intent."""
     kind, recipient, scope = intent.key
+    stamp, epoch = _moment(at)
     return {"kind": kind, "recipient": recipient, "scope": scope,
             "address": intent.address, "name": intent.name, "status": status,
-            "at": at.isoformat(), "at_epoch": at.timestamp(), "attempts": attempts,
+            "at": stamp, "at_epoch": epoch, "attempts": attempts,
             "message_id": message_id, "detail": detail}
+
+
+@lru_cache(maxsize=8)
+def _moment(at: datetime) -> tuple[str, float]:
+    # Cached: a run records all its mails at the same moment.
+    return at.isoformat(), at.timestamp()
+
+
+@lru_cache(maxsize=256)
+def _dumped(details: MeetingDetails) -> str:
+    # Cached: a batch tells hundreds of recipients the same few meetings.
+    return json.dumps(list(details))
 
 
 def _details(stored: str) -> MeetingDetails:
     return tuple(json.loads(stored))
+
+
+def passed_check(path: Path, what: str) -> str | None:
+    """The fingerprint with which `what` last passed its check; None when unknown.
+
+    Reads without writing: no ledger is created or migrated, so a run that stops on bad
+    input still leaves nothing behind.
+    """
+    if not path.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as db:
+            row = db.execute("SELECT fingerprint FROM checks WHERE what = ?",
+                             (what,)).fetchone()
+    except sqlite3.Error:  # an older ledger without the table, or no database at all
+        return None
+    return None if row is None else str(row[0])
 
 
 @contextmanager

@@ -170,6 +170,29 @@ def test_run_with_a_broken_template_override_sends_nothing(
     assert not (path.parent / "outbox").exists()
 
 
+def test_templates_that_passed_are_not_checked_again_until_they_change(
+        make_workbook: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leergang_ops.mail.render import Templates
+
+    path = four_from_utrecht(make_workbook)
+    checks: list[int] = []
+    original = Templates.check
+
+    def counted(self: Templates) -> list[object]:
+        checks.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Templates, "check", counted)
+    assert main(["run", str(path), "--today", "2021-10-05"]) == 0
+    assert main(["run", str(path), "--today", "2021-10-06"]) == 0
+    assert len(checks) == 1  # the second run knew these templates
+    override = path.parent / "mail_templates"
+    override.mkdir()
+    (override / "herinnering.txt.j2").write_text("{{ onbekende_variabele }}\n")
+    assert main(["run", str(path), "--today", "2021-10-07"]) == 2  # changed: checked, refused
+    assert len(checks) == 2
+
+
 def test_preview_renders_eml_and_html_and_sends_nothing(make_workbook: Build,
                                                         tmp_path: Path) -> None:
     path = four_from_utrecht(make_workbook)

@@ -132,3 +132,19 @@ def test_sigkill_mid_batch_then_rerun_loses_nothing_and_doubles_at_most_one(
     assert len(duplicated) <= 1 and max(counts.values()) <= 2
     ids = Counter(str(r.message["Message-ID"]) for r in smtp_server.messages)
     assert len(ids) == len(counts)  # a duplicate carries the same Message-ID
+
+
+def test_a_mail_that_cannot_be_rendered_stops_the_run_at_its_turn(
+        make_workbook: Build, smtp_env: SmtpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    # Each mail is rendered while the one before it is being sent; a render that fails
+    # must fail at its own turn, after the mails before it went out, and send nothing else.
+    path = three_and_a_waiting(make_workbook)
+    override = path.parent / "mail_templates"
+    override.mkdir()
+    (override / "bevestiging.subject.j2").write_text(
+        '{% if voornaam == "Deelnemer2" %}{{ 1 / 0 }}{% endif %}Bevestiging\n')
+    assert main(["run", str(path), *TODAY]) == 2
+    assert "bevestiging.subject.j2" in capsys.readouterr().err
+    assert sorted(received(smtp_env)) == [("bevestiging", "deelnemer1@example.nl")]
+    assert main(["run", str(path), *TODAY]) == 2  # fixed or not, deelnemer1 is not mailed again
+    assert sorted(received(smtp_env)) == [("bevestiging", "deelnemer1@example.nl")]

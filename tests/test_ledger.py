@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from leergang_ops.errors import InputError, WorkbookInUse
-from leergang_ops.ledger import SCHEMA_VERSION, Ledger, ledger_path, run_lock
+from leergang_ops.ledger import (
+    SCHEMA_VERSION,
+    TEMPLATES_CHECKED,
+    Ledger,
+    ledger_path,
+    passed_check,
+    run_lock,
+)
 from leergang_ops.model import MailIntent, MailKind
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +99,82 @@ def test_begin_is_committed_before_the_mail_is_sent(tmp_path: Path) -> None:
         # Another connection (another process, or after a crash) sees the row already.
         with sqlite3.connect(path) as other:
             assert other.execute("SELECT status FROM mails").fetchall() == [("sending",)]
+
+
+def _statuses(path: Path) -> list[tuple[str, str]]:
+    """What another connection (another process, or a restart after a crash) sees."""
+    with sqlite3.connect(path) as other:
+        return other.execute("SELECT recipient, status FROM mails ORDER BY recipient").fetchall()
+
+
+def test_sent_is_durable_once_the_next_mail_begins(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        first, second = intent(n=1), intent(n=2)
+        ledger.begin(first, NOW)
+        ledger.mark_sent(first, NOW, "<1@example.org>", {})
+        assert _statuses(path) == [("deelnemer1@example.nl", "sending")]  # one commit a mail
+        ledger.begin(second, NOW)
+        assert _statuses(path) == [("deelnemer1@example.nl", "sent"),
+                                   ("deelnemer2@example.nl", "sending")]
+
+
+def test_a_deferred_begin_is_durable_after_commit(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        assert ledger.begin(intent(), NOW, defer_commit=True)
+        assert _statuses(path) == []
+        ledger.commit()
+        assert _statuses(path) == [("deelnemer1@example.nl", "sending")]
+
+
+def test_a_deferred_begin_still_refuses_a_sent_key(ledger: Ledger) -> None:
+    send(ledger, intent())
+    assert ledger.begin(intent(), NOW, defer_commit=True) is False
+    ledger.commit()
+    assert ledger.state().sent == {("bevestiging", "deelnemer1@example.nl", "-")}
+
+
+def test_closing_commits_the_last_sent(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        send(ledger, intent())
+    assert _statuses(path) == [("deelnemer1@example.nl", "sent")]
+
+
+def test_reading_the_state_sees_the_pending_sent(ledger: Ledger) -> None:
+    send(ledger, intent())
+    assert ledger.state().confirmed == {"deelnemer1@example.nl"}
+
+
+def test_a_passed_check_is_remembered_and_read_without_writing(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    assert passed_check(path, TEMPLATES_CHECKED) is None
+    assert not path.exists()  # reading creates no ledger
+    with Ledger(path) as ledger:
+        assert passed_check(path, TEMPLATES_CHECKED) is None
+        ledger.record_check(TEMPLATES_CHECKED, "abc123", NOW)
+    assert passed_check(path, TEMPLATES_CHECKED) == "abc123"
+
+
+def test_a_passed_check_on_a_ledger_without_the_table_is_unknown(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE mails (kind TEXT)")
+    assert passed_check(path, TEMPLATES_CHECKED) is None
+
+
+def test_only_a_mail_an_earlier_run_left_sending_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as crashed:
+        crashed.begin(intent(n=1), NOW)
+    with Ledger(path) as ledger, caplog.at_level(logging.WARNING, "leergang_ops.ledger"):
+        ledger.begin(intent(n=2), NOW)
+        ledger.begin(intent(n=1), NOW)
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "deelnemer1@example.nl" in warning and "interrupted" in warning
 
 
 def test_confirmation_fills_confirmed_and_confirmed_on(ledger: Ledger) -> None:

@@ -18,8 +18,10 @@ from leergang_ops.mail.ics import ZONE
 from leergang_ops.mail.render import (
     Attachment,
     Templates,
+    generated_bytes,
     message_id,
     render,
+    rendering,
     sample_course,
     to_bytes,
 )
@@ -153,6 +155,53 @@ def test_date_header_comes_from_now(templates: Templates) -> None:
 def test_lines_end_in_crlf_for_smtp(templates: Templates) -> None:
     data = to_bytes(render(ALL_KINDS[0], COURSE, templates, now=NOW))
     assert data.count(b"\n") == data.count(b"\r\n")
+
+
+@pytest.mark.parametrize("it", ALL_KINDS, ids=lambda it: str(it.kind))
+def test_to_bytes_gives_what_the_standard_generator_gives(templates: Templates,
+                                                           it: MailIntent) -> None:
+    attachments = [Attachment("overzicht week 44 – ‘concept’.xlsx", b"PK\x03\x04" * 300,
+                              XLSX)] if it.kind == MailKind.OVERZICHT else []
+    message = render(it, COURSE, templates, now=NOW, attachments=attachments)
+    assert to_bytes(message) == generated_bytes(message)
+
+
+def test_to_bytes_matches_the_generator_for_long_lines_and_odd_line_ends(
+    templates: Templates,
+) -> None:
+    settings = dataclasses.replace(COURSE.settings, leergang="Wijk " * 400)  # base64 parts
+    course = dataclasses.replace(COURSE, settings=settings)
+    message = render(ALL_KINDS[0], course, templates, now=NOW)
+    message.get_payload(0).get_payload(0).set_payload("een\rtwee\r\ndrie\n")
+    assert to_bytes(message) == generated_bytes(message)
+
+
+def test_to_bytes_leaves_what_it_does_not_build_to_the_generator(templates: Templates) -> None:
+    message = render(ALL_KINDS[1], COURSE, templates, now=NOW)
+    message.preamble = "Dit is een MIME-bericht."
+    assert to_bytes(message) == generated_bytes(message)
+    assert b"Dit is een MIME-bericht." in to_bytes(message)
+
+
+def test_rendering_in_steps_gives_the_same_mail(templates: Templates) -> None:
+    steps = rendering(ALL_KINDS[0], COURSE, templates, now=NOW)
+    paused = 0
+    try:
+        while True:
+            next(steps)
+            paused += 1
+    except StopIteration as done:
+        stepwise = done.value
+    assert paused >= 2  # there are pauses to fill
+    whole = render(ALL_KINDS[0], COURSE, templates, now=NOW)
+    assert text_of(parsed(stepwise)) == text_of(parsed(whole))
+
+
+def test_the_fingerprint_changes_with_an_override(tmp_path: Path) -> None:
+    shipped = Templates().fingerprint()
+    assert Templates(tmp_path).fingerprint() == shipped  # an empty folder overrides nothing
+    (tmp_path / "wachtlijst.subject.j2").write_text("Wachtlijst: {{ leergang }}\n")
+    assert Templates(tmp_path).fingerprint() != shipped
 
 
 def test_now_must_be_timezone_aware(templates: Templates) -> None:

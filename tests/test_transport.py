@@ -8,9 +8,9 @@ import smtplib
 import socket
 import ssl
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import pytest
 
 from leergang_ops.errors import InputError
 from leergang_ops.mail.ics import ZONE
-from leergang_ops.mail.render import Templates, render, sample_course
+from leergang_ops.mail.render import Mail, Templates, render, sample_course
 from leergang_ops.mail.transport import (
     DeliveryFault,
     FaultKind,
@@ -47,9 +47,13 @@ def intent(n: int) -> MailIntent:
                       extra={"status": "wachtlijst", "melding": ""})
 
 
-def batch(count: int) -> list[tuple[Message, MailIntent]]:
+def rendered(it: MailIntent, now: datetime = NOW) -> Mail:
+    return Mail.of(render(it, COURSE, TEMPLATES, now=now))
+
+
+def batch(count: int) -> list[tuple[Mail, MailIntent]]:
     """`count` waiting-list mails to different invented participants."""
-    return [(render(it, COURSE, TEMPLATES, now=NOW), it) for it in map(intent, range(count))]
+    return [(rendered(it), it) for it in map(intent, range(count))]
 
 
 class Clock:
@@ -81,7 +85,7 @@ def transport(server: SmtpServer, clock: Clock, *, retries: int = 3,
                          monotonic=clock.monotonic, retries=retries)
 
 
-def send_all(smtp: SmtpTransport, mails: list[tuple[Message, MailIntent]]) -> None:
+def send_all(smtp: SmtpTransport, mails: list[tuple[Mail, MailIntent]]) -> None:
     with smtp:
         for message, it in mails:
             smtp.send(message, it)
@@ -114,6 +118,66 @@ def test_a_dropped_connection_mid_batch_reconnects_and_delivers_everything(
     assert smtp_server.connections == 2
     assert [r.connection for r in smtp_server.messages] == [1, 1, 2, 2, 2]
     assert clock.sleeps == [2.0]
+
+
+def test_durable_runs_once_after_mail_from_and_before_the_message(
+    smtp_server: SmtpServer, clock: Clock
+) -> None:
+    seen: list[int] = []
+    [(message, it)] = batch(1)
+    with transport(smtp_server, clock) as smtp:
+        smtp.send(message, it, durable=lambda: seen.append(len(smtp_server.messages)))
+    assert seen == [0]  # called once, while nothing was delivered yet
+    assert len(smtp_server.messages) == 1
+
+
+def test_meanwhile_runs_in_the_pauses_and_to_its_end(smtp_server: SmtpServer,
+                                                     clock: Clock) -> None:
+    steps: list[int] = []
+
+    def work() -> Iterator[None]:
+        for n in range(10):  # more steps than pauses: the rest runs before send returns
+            steps.append(n)
+            yield
+
+    [(message, it)] = batch(1)
+    with transport(smtp_server, clock) as smtp:
+        smtp.send(message, it, meanwhile=work())
+    assert steps == list(range(10))
+    assert smtp_server.recipients() == ["deelnemer0@example.nl"]
+
+
+def test_durable_and_meanwhile_run_also_when_delivery_fails(smtp_server: SmtpServer,
+                                                            clock: Clock) -> None:
+    smtp_server.reject("deelnemer0@example.nl", 550)
+    calls: list[str] = []
+
+    def work() -> Iterator[None]:
+        calls.append("work")
+        yield
+
+    [(message, it)] = batch(1)
+    with transport(smtp_server, clock) as smtp, pytest.raises(DeliveryFault):
+        smtp.send(message, it, durable=lambda: calls.append("durable"), meanwhile=work())
+    assert calls == ["durable", "work"]
+
+
+def test_a_message_line_starting_with_a_dot_arrives_intact(smtp_server: SmtpServer,
+                                                           clock: Clock) -> None:
+    [(message, it)] = batch(1)
+    dotted = dataclasses.replace(message, data=message.data + b".\r\n..twee\r\n")
+    send_all(transport(smtp_server, clock), [(dotted, it)])
+    [received] = smtp_server.messages
+    assert received.data.endswith(b"\r\n.\r\n..twee\r\n")
+
+
+def test_outbox_calls_durable_before_writing(tmp_path: Path) -> None:
+    written: list[int] = []
+    [(message, it)] = batch(1)
+    Outbox(tmp_path).send(message, it, durable=lambda: written.append(len(list(
+        tmp_path.iterdir()))))
+    assert written == [0]
+    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_451_once_then_delivered(smtp_server: SmtpServer, clock: Clock) -> None:
@@ -348,9 +412,8 @@ def test_outbox_writes_a_parseable_eml(tmp_path: Path) -> None:
 def test_a_resend_overwrites_the_same_file(tmp_path: Path) -> None:
     it = intent(1)
     outbox = Outbox(tmp_path)
-    outbox.send(render(it, COURSE, TEMPLATES, now=NOW), it)
-    later = datetime(2021, 11, 6, 9, 0, tzinfo=ZONE)
-    outbox.send(render(it, COURSE, TEMPLATES, now=later), it)
+    outbox.send(rendered(it), it)
+    outbox.send(rendered(it, datetime(2021, 11, 6, 9, 0, tzinfo=ZONE)), it)
     [file] = tmp_path.iterdir()
     assert "06 Nov 2021" in message_from_bytes(file.read_bytes())["Date"]
 

@@ -1,6 +1,6 @@
 """Deliver rendered mails: to an outbox folder (the default) or over SMTP.
 
-Both transports take `(message, intent)` and either return (delivered) or raise
+Both transports take `(mail, intent)` (a rendered `Mail`) and either return (delivered) or raise
 `DeliveryFault`, classified by one pure function: TEMPORARY faults are retried (here with
 backoff, then at the next run), PERMANENT ones are reported for that address. A fault in
 the configuration (login refused, no STARTTLS, an invalid certificate) raises InputError:
@@ -21,18 +21,15 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from email.message import Message
-from email.utils import parseaddr
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from leergang_ops.errors import DeliveryError, InputError
-from leergang_ops.mail.render import to_bytes
+from leergang_ops.mail.render import Mail
 from leergang_ops.model import MailIntent
 
 log = logging.getLogger(__name__)
@@ -220,15 +217,24 @@ class Outbox:
             parts.append(_safe(intent.scope))
         return self.folder / f"{'-'.join(p for p in parts if p)}-{digest}.eml"
 
-    def send(self, message: Message, intent: MailIntent) -> None:
-        """Write the message atomically: a reader never sees half a file."""
+    def send(self, mail: Mail, intent: MailIntent, *, durable: Callable[[], None] | None = None,
+             meanwhile: Iterator[object] | None = None) -> None:
+        """Write the message atomically: a reader never sees half a file.
+
+        `durable` and `meanwhile` as for SmtpTransport.send: `durable` before the file is
+        written, `meanwhile` run to its end after.
+        """
         target = self.path_for(intent)
+        pauses = _Pauses(durable, meanwhile)
+        pauses.pause()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, to_bytes(message))
+            _write_atomically(target, mail.data)
         except OSError as err:
             raise DeliveryFault(FaultKind.TEMPORARY, None, f"{target}: {err.strerror or err}") \
                 from err
+        finally:
+            pauses.finish()
         log.info("Wrote %s mail for %s to %s", intent.kind, intent.recipient, target)
 
 
@@ -304,17 +310,33 @@ class SmtpTransport:
                 smtp.quit()
             smtp.close()
 
-    def send(self, message: Message, intent: MailIntent) -> None:
-        """Deliver one message to `intent.address`, or raise DeliveryFault."""
+    def send(self, mail: Mail, intent: MailIntent, *, durable: Callable[[], None] | None = None,
+             meanwhile: Iterator[object] | None = None) -> None:
+        """Deliver one message to `intent.address`, or raise DeliveryFault.
+
+        Most of an SMTP transaction is waiting for the server's replies; `send` fills those
+        pauses. `durable` is called in the first one, right after MAIL FROM went out and
+        before anything the server could accept: the ledger commits its `sending` record
+        there, so the disk's sync costs no time of its own. `meanwhile` is stepped once in
+        each pause (CPU work in small steps, such as rendering the next mail) and run to
+        its end before `send` returns or raises; it must not raise.
+        """
         if self._unreachable is not None:
+            if durable is not None:
+                durable()
             raise DeliveryFault(FaultKind.TEMPORARY, self._unreachable.code,
                                 self._unreachable.reason)
-        data = to_bytes(message)
-        sender = _envelope_sender(str(message["From"]))
+        pauses = _Pauses(durable, meanwhile)
+        try:
+            self._deliver(mail.sender, intent, mail.data, pauses)
+        finally:
+            pauses.finish()
+
+    def _deliver(self, sender: str, intent: MailIntent, data: bytes, pauses: _Pauses) -> None:
         for attempt in range(self.retries + 1):
             self._pace()
             try:
-                self._transaction(sender, intent.address, data)
+                self._transaction(sender, intent.address, data, pauses)
             except (smtplib.SMTPException, OSError) as err:
                 fault = fault_from(err)
                 if self._connect_failed and fault.kind is FaultKind.PERMANENT:
@@ -337,19 +359,56 @@ class SmtpTransport:
                 log.info("Sent %s mail to %s", intent.kind, intent.recipient)
                 return
 
-    def _transaction(self, sender: str, address: str, data: bytes) -> None:
-        """One SMTP transaction; a refused recipient raises SMTPRecipientsRefused."""
+    def _transaction(self, sender: str, address: str, data: bytes, pauses: _Pauses) -> None:
+        """One SMTP transaction, as `smtplib.SMTP.sendmail` does it for one recipient.
+
+        Each command is sent, then `pauses` fills the wait, then the reply is read. A
+        refused recipient raises SMTPRecipientsRefused.
+        """
         smtp = self._connection()
-        options: list[str] = []
+        options = ""
         if not (address.isascii() and sender.isascii()):
             # Non-ASCII addresses need SMTPUTF8; without it the server cannot take them.
             if not smtp.has_extn("smtputf8"):
                 raise smtplib.SMTPRecipientsRefused(
                     {address: (553, b"address needs SMTPUTF8, which the server lacks")})
-            options.append("SMTPUTF8")
-        refused = smtp.sendmail(sender, [address], data, mail_options=options)
-        if refused:
-            raise smtplib.SMTPRecipientsRefused(refused)
+            options = " SMTPUTF8"
+        code, reply = self._command(smtp, pauses, "MAIL", f"FROM:{_path(sender)}{options}")
+        if code != 250:
+            self._abandon(smtp, code)
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = self._command(smtp, pauses, "RCPT", f"TO:{_path(address)}")
+        if code not in (250, 251):
+            self._abandon(smtp, code)
+            raise smtplib.SMTPRecipientsRefused({address: (code, reply)})
+        code, reply = self._command(smtp, pauses, "DATA")
+        if code != 354:
+            self._abandon(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        smtp.send(_DOT_AT_LINE_START.sub(b"..", data) + b".\r\n")
+        pauses.finish()  # the server reads the whole message now: the longest pause
+        code, reply = smtp.getreply()
+        if code != 250:
+            self._abandon(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+
+    @staticmethod
+    def _command(smtp: smtplib.SMTP, pauses: _Pauses, name: str,
+                 args: str = "") -> tuple[int, bytes]:
+        """Send one command, fill the pause, read the reply (smtplib's `docmd`, split)."""
+        smtp.putcmd(name, args)
+        pauses.pause()
+        return smtp.getreply()
+
+    def _abandon(self, smtp: smtplib.SMTP, code: int) -> None:
+        """After a refusal: reset the transaction, or close when the server is closing (421)."""
+        if code == 421:
+            self.close()
+            return
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            smtp.rset()
 
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is None:
@@ -473,10 +532,49 @@ class SmtpTransport:
         return token
 
 
-@lru_cache(maxsize=16)
-def _envelope_sender(from_header: str) -> str:
-    # Cached: every mail of a run has the same From, and parseaddr is slow.
-    return parseaddr(from_header)[1]
+# SMTP ends the message data with a line holding one dot: a line that starts with a dot
+# gets a second one (RFC 5321 §4.5.2); `to_bytes` already ends every line with CRLF.
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+def _path(address: str) -> str:
+    """`<address>` for MAIL FROM and RCPT TO.
+
+    smtplib's own quoting parses every address again (a tenth of a millisecond a mail); these
+    were checked when the workbook was read, so only what could break the command is refused.
+    """
+    if not address or any(c in "<>\r\n" or c.isspace() for c in address):
+        raise smtplib.SMTPRecipientsRefused({address: (553, b"address unusable in SMTP")})
+    return f"<{address}>"
+
+
+class _Pauses:
+    """What `SmtpTransport.send` does while the server answers: see its docstring."""
+
+    def __init__(self, durable: Callable[[], None] | None,
+                 work: Iterator[object] | None) -> None:
+        self._durable = durable
+        self._work = work
+
+    def pause(self) -> None:
+        """One pause: `durable` first of all, then one step of the work."""
+        if self._durable is not None:
+            durable, self._durable = self._durable, None
+            durable()
+        if self._work is not None and next(self._work, _DONE) is _DONE:
+            self._work = None
+
+    def finish(self) -> None:
+        """`durable` if it has not run, then the rest of the work."""
+        if self._durable is not None:
+            durable, self._durable = self._durable, None
+            durable()
+        work, self._work = self._work, None
+        for _ in work or ():
+            pass
+
+
+_DONE = object()
 
 
 def open_transport(env: Mapping[str, str], outbox_default: Path) -> Outbox | SmtpTransport:
