@@ -318,8 +318,10 @@ class SmtpTransport:
         pauses. `durable` is called in the first one, right after MAIL FROM went out and
         before anything the server could accept: the ledger commits its `sending` record
         there, so the disk's sync costs no time of its own. `meanwhile` is stepped once in
-        each pause (CPU work in small steps, such as rendering the next mail) and run to
-        its end before `send` returns or raises; it must not raise.
+        each later pause (CPU work in small steps, such as rendering the next mail) and run
+        to its end before `send` returns or raises; it must not raise. (A pause given more
+        work than the server's answer takes only delays the batch: measured, the sync
+        alone fills the first pause.)
         """
         if self._unreachable is not None:
             if durable is not None:
@@ -557,11 +559,11 @@ class _Pauses:
         self._work = work
 
     def pause(self) -> None:
-        """One pause: `durable` first of all, then one step of the work."""
+        """One pause: `durable` in the first (it has the pause to itself), else one step."""
         if self._durable is not None:
             durable, self._durable = self._durable, None
             durable()
-        if self._work is not None and next(self._work, _DONE) is _DONE:
+        elif self._work is not None and next(self._work, _DONE) is _DONE:
             self._work = None
 
     def finish(self) -> None:
