@@ -232,7 +232,7 @@ def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
 
     With `env`, templates that passed the check before (same fingerprint in the ledger) are
     not checked again: the check test-renders every kind, a noticeable part of a daily
-    run. Returns the fingerprint to record once the run is through (None: nothing new).
+    run. Also returns the fingerprint for the ledger to remember (None: nothing new).
     """
     templates = templates_for(workbook)
     fingerprint = templates.fingerprint() if env is not None else None

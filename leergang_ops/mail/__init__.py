@@ -8,6 +8,7 @@ give the function, and monkeypatching the module by name would break).
 from leergang_ops.mail.ics import calendar_for, meeting_uid
 from leergang_ops.mail.render import (
     Attachment,
+    Mail,
     Templates,
     message_id,
     to_bytes,
@@ -26,6 +27,7 @@ __all__ = [
     "Attachment",
     "DeliveryFault",
     "FaultKind",
+    "Mail",
     "Outbox",
     "SmtpConfig",
     "SmtpTransport",
