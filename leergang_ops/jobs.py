@@ -235,10 +235,11 @@ def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
     run. Also returns the fingerprint for the ledger to remember (None: nothing new).
     """
     templates = templates_for(workbook)
-    fingerprint = templates.fingerprint() if env is not None else None
-    if fingerprint and fingerprint == passed_check(ledger_path(workbook, env or {}),
-                                                   TEMPLATES_CHECKED):
-        return templates, None
+    fingerprint = None
+    if env is not None:
+        fingerprint = templates.fingerprint()
+        if fingerprint == passed_check(ledger_path(workbook, env), TEMPLATES_CHECKED):
+            return templates, None
     broken = [f for f in templates.check() if f.level == Level.ERROR]
     if broken:
         raise InputError("Een mailsjabloon is niet in orde; er is niets verstuurd.", broken)

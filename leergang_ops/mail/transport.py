@@ -560,20 +560,24 @@ class _Pauses:
 
     def pause(self) -> None:
         """One pause: `durable` in the first (it has the pause to itself), else one step."""
-        if self._durable is not None:
-            durable, self._durable = self._durable, None
-            durable()
-        elif self._work is not None and next(self._work, _DONE) is _DONE:
+        if not self._make_durable() and self._work is not None \
+                and next(self._work, _DONE) is _DONE:
             self._work = None
 
     def finish(self) -> None:
         """`durable` if it has not run, then the rest of the work."""
-        if self._durable is not None:
-            durable, self._durable = self._durable, None
-            durable()
+        self._make_durable()
         work, self._work = self._work, None
         for _ in work or ():
             pass
+
+    def _make_durable(self) -> bool:
+        """Call `durable` unless it ran already; True when it ran now."""
+        durable, self._durable = self._durable, None
+        if durable is None:
+            return False
+        durable()
+        return True
 
 
 _DONE = object()
