@@ -162,16 +162,22 @@ def tool_cells(course: Course, allocation: Allocation,
             next_free += 1
     status_col, melding_col = columns["Status"], columns["Melding"]
     sent_col = columns["Bevestiging verstuurd"]
+    # A few statuses and notices repeat over thousands of rows: one (immutable) write each.
+    status_writes = {status: CellWrite(status.value, style)
+                     for status, style in STATUS_STYLES.items()}
+    melding_writes: dict[str, CellWrite] = {}
     # Decisions come in sheet row order, one per registration, like the registrations.
     for reg, decision in zip(course.registrations, allocation.decisions, strict=True):
         assert reg.row == decision.row
         melding = _melding(decision.melding, state.bounced.get(reg.email_key))
         confirmed_on = state.confirmed_on.get(reg.email_key)
         if decision.status != reg.status:
-            cells[(reg.row, status_col)] = CellWrite(decision.status.value,
-                                                     STATUS_STYLES[decision.status])
+            cells[(reg.row, status_col)] = status_writes[decision.status]
         if melding != reg.melding:
-            cells[(reg.row, melding_col)] = CellWrite(melding)
+            write = melding_writes.get(melding)
+            if write is None:
+                write = melding_writes[melding] = CellWrite(melding)
+            cells[(reg.row, melding_col)] = write
         if (confirmed_on or reg.bevestiging_verstuurd) and (
                 confirmed_on != _parse_date(reg.bevestiging_verstuurd)):
             cells[(reg.row, sent_col)] = CellWrite(confirmed_on, DATE_STYLE)

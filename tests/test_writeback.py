@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import struct
@@ -381,6 +382,41 @@ def test_failed_verification_leaves_the_original_and_no_temp_file(
         write_cells(workbook, "Deelnemers", status_cells())
     assert workbook.read_bytes() == before
     assert sorted(p.name for p in workbook.parent.iterdir()) == ["leergang.xlsx", "logo.png"]
+
+
+def test_read_back_finds_a_cell_that_does_not_hold_what_was_written(workbook: Path) -> None:
+    write_cells(workbook, "Deelnemers", status_cells())
+    expected = {**status_cells(), (2, 7): CellWrite("wachtlijst")}
+    with pytest.raises(LeergangError, match="cel G2 bevat 'bevestigd' in plaats van 'wachtlijst'"):
+        write_module._verify(workbook, "Deelnemers", expected)
+
+
+def flip_a_byte(xlsx: bytes, member: str) -> bytes:
+    """The workbook with one byte inside a member's compressed data flipped."""
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as zf:
+        info = zf.getinfo(member)
+    raw = bytearray(xlsx)
+    name_and_extra = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    raw[info.header_offset + 30 + sum(name_and_extra) + info.compress_size // 2] ^= 0xFF
+    return bytes(raw)
+
+
+def test_a_damaged_sheet_is_reported_and_nothing_written(workbook: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(flip_a_byte(workbook.read_bytes(), SHEET))
+    out = tmp_path / "out.xlsx"
+    with pytest.raises(InputError, match=r"damaged\.xlsx is beschadigd"):
+        patch_workbook(damaged, out, "Deelnemers", status_cells())
+    assert not out.exists()
+
+
+def test_read_back_finds_a_damaged_member(workbook: Path, tmp_path: Path) -> None:
+    write_cells(workbook, "Deelnemers", status_cells())
+    damaged = tmp_path / "damaged.xlsx"
+    # The theme is a part the patch copies through without reading it.
+    damaged.write_bytes(flip_a_byte(workbook.read_bytes(), "xl/theme/theme1.xml"))
+    with pytest.raises(LeergangError, match="Controle van de bijgewerkte werkmap mislukt"):
+        write_module._verify(damaged, "Deelnemers", status_cells())
 
 
 # ---------------------------------------------------------------------------- values
