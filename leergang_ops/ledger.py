@@ -3,10 +3,10 @@
 The ledger is the truth about what was sent: one row per idempotency key
 `(kind, recipient, scope)`, moving sending → sent / deferred / bounced. A mail is recorded as
 `sending` before the SMTP transaction and as `sent` after the server accepted it.
-A mail's `sent` is committed together with the next mail's `sending`: one commit (one disk
-sync) per mail. A batch lets that commit run while the server answers the next mail's MAIL
-FROM (`begin(..., defer_commit=True)`), but always before anything goes out that the server
-could accept; the last `sent` is committed when the ledger is next read or closed. So a
+A mail's `sent` is written and committed together with the next mail's `sending`: one commit
+(one disk sync) per mail. A batch lets that commit run while the server answers the next
+mail's MAIL FROM (`begin(..., defer_commit=True)`), but always before anything goes out that
+the server could accept; the last `sent` is committed when the ledger is next read or closed. So a
 crash (even SIGKILL or a power cut) leaves at most the one mail of the moment ambiguous. A
 row still `sending` counts as not sent: that mail may go out twice, once — the accepted
 price of never dropping one.
@@ -117,12 +117,16 @@ def ledger_path(workbook: Path, env: Mapping[str, str]) -> Path:
     return path / default_name if path.is_dir() else path
 
 
+_SentRecord = tuple[MailIntent, datetime, str, Mapping[int, tuple[MeetingDetails, int]]]
+
+
 class Ledger:
     """The SQLite send ledger; one connection for the object's life."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pending = False  # an open write transaction waits for `commit`
+        self._sent: list[_SentRecord] = []  # `mark_sent` records that `commit` writes first
         self._interrupted: set[tuple[str, str, str]] | None = None
         self._versions: dict[int, tuple[str, int]] = {}  # meeting versions written here
         try:
@@ -173,7 +177,9 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block and commit, together with anything pending."""
+        """Run the block and commit, together with anything pending (written first)."""
+        if self._sent:
+            self._write_sent()
         with self._uncommitted() as db:
             yield db
         self.commit()
@@ -197,6 +203,8 @@ class Ledger:
 
     def commit(self) -> None:
         """Commit what `mark_sent` or a deferred `begin` left pending (a no-op without)."""
+        if self._sent:
+            self._write_sent()
         if self._pending:
             self._db.execute("COMMIT")
             self._pending = False
@@ -258,6 +266,8 @@ class Ledger:
         before anything is sent that the server could accept (SmtpTransport's `durable`):
         the disk's sync then overlaps the server's first reply.
         """
+        if any(record[0].key == intent.key for record in self._sent):
+            return False  # sent in this run; its record waits for the next commit
         interrupted = self._left_sending()
         with self._uncommitted() as db:
             # The upsert leaves a `sent` row alone: no change means sent already.
@@ -288,14 +298,21 @@ class Ledger:
     ) -> None:
         """Record `sent`, and for meeting mails the details and SEQUENCE the recipient got.
 
-        Left uncommitted until the next mail's `begin` commits it (or a read, a failure
-        record or `close` does): durable before the server could accept the next mail, at
-        one commit a mail instead of two.
+        Written and committed by the next `commit`: in a batch the next mail's, while the
+        server answers its MAIL FROM (or a read, a failure record or `close`). So it is
+        durable before the server could accept the next mail, at one commit a mail instead
+        of two, and its statements run while the client waits anyway rather than between
+        two mails, when the server waits for the client.
         """
+        self._sent.append((intent, at, message_id, meetings))
+
+    def _write_sent(self) -> None:
+        records, self._sent = self._sent, []
         with self._uncommitted() as db:
-            db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id))
-            if intent.kind in DETAIL_KINDS and meetings:
-                self._record_details(intent.recipient, meetings, at)
+            for intent, at, message_id, meetings in records:
+                db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id))
+                if intent.kind in DETAIL_KINDS and meetings:
+                    self._record_details(intent.recipient, meetings, at)
 
     def _record_details(self, recipient: str, meetings: Mapping[int, tuple[MeetingDetails, int]],
                         at: datetime) -> None:
