@@ -176,6 +176,23 @@ def test_to_bytes_matches_the_generator_for_long_lines_and_odd_line_ends(
     assert to_bytes(message) == generated_bytes(message)
 
 
+def test_multiparts_are_built_as_mimemultipart_builds_them(templates: Templates) -> None:
+    from email.mime.multipart import MIMEMultipart
+
+    from leergang_ops.mail import render as render_module
+
+    parts = render(ALL_KINDS[0], COURSE, templates, now=NOW).get_payload()
+    for subtype in ("mixed", "alternative"):
+        ours = render_module._Multipart(subtype, parts)
+        theirs = MIMEMultipart(subtype, _subparts=parts, boundary=ours.boundary,
+                               policy=render_module.POLICY)
+        assert ours.items() == theirs.items()
+        assert to_bytes(ours) == generated_bytes(theirs)
+        ours.set_boundary("=_een-andere-grens")
+        assert to_bytes(ours) == generated_bytes(ours)
+        assert b"--=_een-andere-grens--" in to_bytes(ours)
+
+
 def test_to_bytes_leaves_what_it_does_not_build_to_the_generator(templates: Templates) -> None:
     message = render(ALL_KINDS[1], COURSE, templates, now=NOW)
     message.preamble = "Dit is een MIME-bericht."

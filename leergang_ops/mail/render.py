@@ -25,7 +25,6 @@ from datetime import date, datetime, time
 from email.generator import BytesGenerator
 from email.message import Message
 from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -180,7 +179,8 @@ def _flatten_into(message: Message, chunks: list[bytes]) -> bool:
     fold = SMTP_POLICY.fold_binary
     head = b"".join(fold(name, value) for name, value in message.raw_items()) + _CRLF
     if isinstance(payload, list):
-        boundary = message.get_boundary()
+        boundary = (message.boundary if type(message) is _Multipart
+                    else message.get_boundary())
         if kind not in ("multipart/mixed", "multipart/alternative") or not boundary:
             return False
         chunks.append(head)
@@ -438,8 +438,7 @@ def rendering(
     message: Message = body
     if parts:
         del body["MIME-Version"]
-        message = MIMEMultipart("mixed", _subparts=[body, *parts], boundary=_boundary(),
-                                policy=POLICY)
+        message = _Multipart("mixed", [body, *parts])
     _set_headers(message, intent, course.settings, subject, now)
     return message
 
@@ -639,9 +638,28 @@ def _times(start: time | None, end: time | None) -> str:
 # --- building the MIME message -------------------------------------------------------
 
 
-def _alternative(text: str, html: str) -> MIMEMultipart:
-    parts = [_text_part(text, "plain"), _text_part(html, "html")]
-    return MIMEMultipart("alternative", _subparts=parts, boundary=_boundary(), policy=POLICY)
+def _alternative(text: str, html: str) -> Message:
+    return _Multipart("alternative", [_text_part(text, "plain"), _text_part(html, "html")])
+
+
+class _Multipart(Message):
+    """What `MIMEMultipart(subtype, _subparts=parts, boundary=…)` makes, header for header.
+
+    Built by hand and remembering its boundary: MIMEMultipart parses its Content-Type again
+    to set the boundary, and `get_boundary` once more to write it, each costing more than a
+    text part.
+    """
+
+    def __init__(self, subtype: str, parts: list[Message]) -> None:
+        super().__init__(POLICY)
+        self.boundary = _boundary()
+        self["Content-Type"] = f'multipart/{subtype}; boundary="{self.boundary}"'
+        self["MIME-Version"] = "1.0"
+        self.set_payload(parts)
+
+    def set_boundary(self, boundary: str) -> None:
+        super().set_boundary(boundary)
+        self.boundary = boundary
 
 
 def _boundary() -> str:
