@@ -655,7 +655,8 @@ class _Multipart(Message):
         self.boundary = _boundary()
         self["Content-Type"] = f'multipart/{subtype}; boundary="{self.boundary}"'
         self["MIME-Version"] = "1.0"
-        self.set_payload(parts)
+        payload: list[Message | str] = list(parts)
+        self.set_payload(payload)
 
     def set_boundary(self, boundary: str) -> None:
         super().set_boundary(boundary)
