@@ -289,6 +289,10 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
     refused: set[str] = set()  # addresses the server refused in this run: no second try
     ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, ledger, today,
                                                     now))
+
+    def hold_and_commit() -> None:
+        ledger.commit(hold=True)
+
     with open_transport(env, workbook.parent / "outbox") as transport:
         for done, intent in enumerate(intents, start=1):
             if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
@@ -300,7 +304,7 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
             following = intents[done] if done < len(intents) else None
             try:
                 mail = ahead.take(intent)
-                transport.send(mail, intent, durable=ledger.commit,
+                transport.send(mail, intent, durable=hold_and_commit,
                                meanwhile=ahead.prepare(following))
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT

@@ -201,13 +201,23 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise
 
-    def commit(self) -> None:
-        """Commit what `mark_sent` or a deferred `begin` left pending (a no-op without)."""
+    def commit(self, *, hold: bool = False) -> None:
+        """Commit what `mark_sent` or a deferred `begin` left pending (a no-op without).
+
+        With `hold` the next write transaction starts at once. A batch commits this way in
+        each mail's first pause: taking the write lock (BEGIN IMMEDIATE) costs more than
+        the `begin` it is for, and would otherwise fall between two mails, when the server
+        waits. (The run lock keeps other writers away during a run anyway; readers are not
+        held up.)
+        """
         if self._sent:
             self._write_sent()
         if self._pending:
             self._db.execute("COMMIT")
             self._pending = False
+        if hold:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._pending = True
 
     def close(self) -> None:
         """Commit what is pending and close (SQLite checkpoints the WAL on the last close)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import subprocess
@@ -126,6 +127,24 @@ def test_a_deferred_begin_is_durable_after_commit(tmp_path: Path) -> None:
         assert _statuses(path) == []
         ledger.commit()
         assert _statuses(path) == [("deelnemer1@example.nl", "sending")]
+
+
+def test_a_held_commit_is_durable_and_keeps_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    first, second = intent(n=1), intent(n=2)
+    with Ledger(path) as ledger:
+        assert ledger.begin(first, NOW, defer_commit=True)
+        ledger.commit(hold=True)
+        assert _statuses(path) == [("deelnemer1@example.nl", "sending")]  # readers see it
+        with (contextlib.closing(sqlite3.connect(path, timeout=0)) as other,
+              pytest.raises(sqlite3.OperationalError, match="locked")):
+            other.execute("BEGIN IMMEDIATE")
+        assert ledger.begin(second, NOW, defer_commit=True)
+        ledger.commit()
+        assert _statuses(path) == [("deelnemer1@example.nl", "sending"),
+                                   ("deelnemer2@example.nl", "sending")]
+    with contextlib.closing(sqlite3.connect(path, timeout=0)) as other:
+        other.execute("BEGIN IMMEDIATE")  # released on close
 
 
 def test_a_deferred_begin_still_refuses_a_sent_key(ledger: Ledger) -> None:
