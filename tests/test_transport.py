@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from leergang_ops.errors import InputError
+from leergang_ops.mail import transport as transport_module
 from leergang_ops.mail.ics import ZONE
 from leergang_ops.mail.render import Mail, Templates, render, sample_course
 from leergang_ops.mail.transport import (
@@ -26,6 +27,7 @@ from leergang_ops.mail.transport import (
     SmtpConfig,
     SmtpTransport,
     classify,
+    dot_stuffed,
     open_transport,
 )
 from leergang_ops.model import MailIntent, MailKind
@@ -169,6 +171,21 @@ def test_a_message_line_starting_with_a_dot_arrives_intact(smtp_server: SmtpServ
     send_all(transport(smtp_server, clock), [(dotted, it)])
     [received] = smtp_server.messages
     assert received.data.endswith(b"\r\n.\r\n..twee\r\n")
+
+
+@pytest.mark.parametrize("data", [b"", b".", b"..", b".een\r\n", b"een\r\n.\r\n",
+                                  b"een\r\n..twee\r\n.\r\n", b"\n.\n.", b"a.b\r\n. c",
+                                  b"\r\n\r\n.\r\n"])
+def test_dot_stuffing_does_what_smtplib_does(data: bytes) -> None:
+    assert dot_stuffed(data) == smtplib._quote_periods(data)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("address", ["a b@example.nl", "a\tb@example.nl", "<a@example.nl>",
+                                     "a@example.nl\r\nRCPT TO:<b@example.nl>", "a\u2003@example.nl",
+                                     ""])
+def test_an_address_that_would_break_the_command_is_refused(address: str) -> None:
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        transport_module._path(address)
 
 
 def test_outbox_calls_durable_before_writing(tmp_path: Path) -> None:

@@ -389,7 +389,7 @@ class SmtpTransport:
             raise smtplib.SMTPDataError(code, reply)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
-        smtp.send(_DOT_AT_LINE_START.sub(b"..", data) + b".\r\n")
+        smtp.send(dot_stuffed(data) + b".\r\n")
         pauses.finish()  # the server reads the whole message now: the longest pause
         code, reply = smtp.getreply()
         if code != 250:
@@ -536,7 +536,17 @@ class SmtpTransport:
 
 # SMTP ends the message data with a line holding one dot: a line that starts with a dot
 # gets a second one (RFC 5321 §4.5.2); `to_bytes` already ends every line with CRLF.
-_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+_UNUSABLE_IN_PATH = re.compile(r"[<>\s]")  # \s: whatever str.isspace() calls a space
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 §4.5.2: every line that starts with a dot gets a second one.
+
+    What smtplib does with the regex `(?m)^[.]`, which tries every position of the message
+    (~0.1 ms for 10 KB); a line starts at the beginning or after a LF.
+    """
+    stuffed = data.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
 def _path(address: str) -> str:
@@ -545,7 +555,7 @@ def _path(address: str) -> str:
     smtplib's own quoting parses every address again (a tenth of a millisecond a mail); these
     were checked when the workbook was read, so only what could break the command is refused.
     """
-    if not address or any(c in "<>\r\n" or c.isspace() for c in address):
+    if not address or _UNUSABLE_IN_PATH.search(address):
         raise smtplib.SMTPRecipientsRefused({address: (553, b"address unusable in SMTP")})
     return f"<{address}>"
 
