@@ -7,6 +7,7 @@ exit statuses.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -290,7 +291,15 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
     ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, ledger, today,
                                                     now))
 
-    def hold_and_commit() -> None:
+    def start(intent: MailIntent) -> None:
+        """Record `sending` and make it durable, with the previous mail's `sent`.
+
+        The transport calls this in the transaction's first pause, while the server answers
+        MAIL FROM and before anything goes out that it could accept: the statements and the
+        disk's sync take no time of their own, and the write lock is kept for the next mail.
+        """
+        if not ledger.begin(intent, now, defer_commit=True):
+            raise _SentAlready  # the transport resets the transaction; nothing is sent
         ledger.commit(hold=True)
 
     with open_transport(env, workbook.parent / "outbox") as transport:
@@ -299,13 +308,15 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
                 report.deferred += len(intents) - done + 1
                 report.problems.append("mail server unreachable; the rest waits for the next run")
                 break
-            if intent.recipient in refused or not ledger.begin(intent, now, defer_commit=True):
+            if intent.recipient in refused:
                 continue
             following = intents[done] if done < len(intents) else None
             try:
                 mail = ahead.take(intent)
-                transport.send(mail, intent, durable=hold_and_commit,
+                transport.send(mail, intent, durable=functools.partial(start, intent),
                                meanwhile=ahead.prepare(following))
+            except _SentAlready:
+                continue
             except DeliveryFault as fault:
                 permanent = fault.kind == FaultKind.PERMANENT
                 reason = f"{fault.code} {fault.reason}" if fault.code else fault.reason
@@ -322,6 +333,10 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
             report.sent += 1
             if progress:
                 progress(done, len(intents))
+
+
+class _SentAlready(Exception):
+    """The ledger has this mail as sent already (a safety net: the plan leaves those out)."""
 
 
 class _RenderedAhead:

@@ -2,14 +2,14 @@
 
 The ledger is the truth about what was sent: one row per idempotency key
 `(kind, recipient, scope)`, moving sending → sent / deferred / bounced. A mail is recorded as
-`sending` before the SMTP transaction and as `sent` after the server accepted it.
+`sending` before the server could accept it and as `sent` after the server accepted it.
 A mail's `sent` is written and committed together with the next mail's `sending`: one commit
-(one disk sync) per mail. A batch lets that commit run while the server answers the next
-mail's MAIL FROM (`begin(..., defer_commit=True)`), but always before anything goes out that
-the server could accept; the last `sent` is committed when the ledger is next read or closed. So a
-crash (even SIGKILL or a power cut) leaves at most the one mail of the moment ambiguous. A
-row still `sending` counts as not sent: that mail may go out twice, once — the accepted
-price of never dropping one.
+(one disk sync) per mail. A batch does both in the next SMTP transaction's first wait, while
+the server answers MAIL FROM (`begin(..., defer_commit=True)`, then `commit(hold=True)`),
+so always before anything goes out that the server could accept; the last `sent` is
+committed when the ledger is next read or closed. So a crash (even SIGKILL or a power cut)
+leaves at most the one mail of the moment ambiguous. A row still `sending` counts as not
+sent: that mail may go out twice, once — the accepted price of never dropping one.
 """
 
 from __future__ import annotations

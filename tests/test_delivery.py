@@ -6,6 +6,7 @@ could not be delivered is retried or reported, never silently dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,6 +20,8 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
+from leergang_ops.ledger import Ledger
+from leergang_ops.model import LedgerState
 from leergang_ops.workbook.write import CellWrite, write_cells
 from tests.conftest import person
 from tests.smtp_server import SmtpServer
@@ -62,6 +65,23 @@ def test_run_sends_the_batch_over_one_connection(make_workbook: Build,
     for message in (r.message for r in smtp_env.messages):
         assert message["Auto-Submitted"] == "auto-generated"
         assert message["Reply-To"].addresses[0].addr_spec == "contact@example.org"
+
+
+def test_a_mail_the_ledger_has_as_sent_is_not_sent_again_even_if_planned(
+        make_workbook: Build, smtp_env: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger's last word, should planning ever work from a stale view of it."""
+    path = three_and_a_waiting(make_workbook)
+    assert main(["run", str(path), *TODAY]) == 0
+    first = received(smtp_env)
+    real_state = Ledger.state
+
+    def forgetting_what_was_sent(ledger: Ledger) -> LedgerState:
+        return dataclasses.replace(real_state(ledger), sent=frozenset())
+
+    monkeypatch.setattr(Ledger, "state", forgetting_what_was_sent)
+    assert main(["run", str(path), *TODAY]) == 0
+    assert received(smtp_env) == first  # every planned mail refused after MAIL FROM
+    assert smtp_env.connections == 2
 
 
 def test_dropped_connection_mid_batch_loses_and_doubles_nothing(

@@ -164,6 +164,23 @@ def test_durable_and_meanwhile_run_also_when_delivery_fails(smtp_server: SmtpSer
     assert calls == ["durable", "work"]
 
 
+def test_a_refusing_durable_sends_nothing_and_leaves_the_connection_usable(
+        smtp_server: SmtpServer, clock: Clock) -> None:
+    class Refused(Exception):
+        pass
+
+    def refuse() -> None:
+        raise Refused
+
+    (first, first_it), (second, second_it) = batch(2)
+    with transport(smtp_server, clock) as smtp:
+        with pytest.raises(Refused):
+            smtp.send(first, first_it, durable=refuse)
+        smtp.send(second, second_it)
+    assert smtp_server.recipients() == ["deelnemer1@example.nl"]
+    assert smtp_server.connections == 1
+
+
 def test_a_message_line_starting_with_a_dot_arrives_intact(smtp_server: SmtpServer,
                                                            clock: Clock) -> None:
     [(message, it)] = batch(1)

@@ -316,8 +316,10 @@ class SmtpTransport:
 
         Most of an SMTP transaction is waiting for the server's replies; `send` fills those
         pauses. `durable` is called in the first one, right after MAIL FROM went out and
-        before anything the server could accept: the ledger commits its `sending` record
-        there, so the disk's sync costs no time of its own. `meanwhile` is stepped once in
+        before anything the server could accept: the ledger records `sending` and commits
+        there, so the statements and the disk's sync cost no time of their own. If it
+        raises, the transaction is reset, nothing is sent and its exception propagates.
+        `meanwhile` is stepped once in
         each later pause (CPU work in small steps, such as rendering the next mail) and run
         to its end before `send` returns or raises; it must not raise. (A pause given more
         work than the server's answer takes only delays the batch: measured, the sync
@@ -399,9 +401,19 @@ class SmtpTransport:
     @staticmethod
     def _command(smtp: smtplib.SMTP, pauses: _Pauses, name: str,
                  args: str = "") -> tuple[int, bytes]:
-        """Send one command, fill the pause, read the reply (smtplib's `docmd`, split)."""
+        """Send one command, fill the pause, read the reply (smtplib's `docmd`, split).
+
+        When the pause raises (`durable` refusing this mail, say), the reply is still read
+        and the transaction reset, so the connection stays usable for the next mail.
+        """
         smtp.putcmd(name, args)
-        pauses.pause()
+        try:
+            pauses.pause()
+        except BaseException:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.getreply()
+                smtp.rset()
+            raise
         return smtp.getreply()
 
     def _abandon(self, smtp: smtplib.SMTP, code: int) -> None:
