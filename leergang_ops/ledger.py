@@ -400,7 +400,9 @@ def _dumped(details: MeetingDetails) -> str:
     return json.dumps(list(details))
 
 
+@lru_cache(maxsize=256)
 def _details(stored: str) -> MeetingDetails:
+    # Cached: every participant was told the same few meetings' details.
     return tuple(json.loads(stored))
 
 
