@@ -176,6 +176,31 @@ def test_to_bytes_matches_the_generator_for_long_lines_and_odd_line_ends(
     assert to_bytes(message) == generated_bytes(message)
 
 
+def test_compiled_templates_are_cached_and_a_changed_one_compiled_anew(tmp_path: Path) -> None:
+    from leergang_ops.mail import render as render_module
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    overrides = tmp_path / "sjablonen"
+    overrides.mkdir()
+    subject = overrides / "bevestiging.subject.j2"
+    for text in ("Eerste versie", "Tweede versie"):
+        subject.write_text(text, encoding="utf-8")
+        templates = Templates(overrides)
+        templates.env.bytecode_cache = render_module._BytecodeCache(str(cache))
+        assert render(ALL_KINDS[0], COURSE, templates, now=NOW)["Subject"] == text
+    assert len(list(cache.iterdir())) >= 2  # shipped templates and both subject versions
+
+
+def test_a_cache_that_cannot_be_written_does_not_stop_the_mail(tmp_path: Path) -> None:
+    from leergang_ops.mail import render as render_module
+
+    templates = Templates()
+    templates.env.bytecode_cache = render_module._BytecodeCache(str(tmp_path / "missing"))
+    message = render(ALL_KINDS[0], COURSE, templates, now=NOW)
+    assert message["X-Leergang-Mail"] == str(ALL_KINDS[0].kind)
+
+
 def test_multiparts_are_built_as_mimemultipart_builds_them(templates: Templates) -> None:
     from email.mime.multipart import MIMEMultipart
 

@@ -384,6 +384,17 @@ def test_failed_verification_leaves_the_original_and_no_temp_file(
     assert sorted(p.name for p in workbook.parent.iterdir()) == ["leergang.xlsx", "logo.png"]
 
 
+@pytest.mark.parametrize("text", ["", "a & b", "<x>", "&amp;", "&lt;&gt;", "1 < 2 & 3 > 2",
+                                  "'\"\r\n", "&&&;", "&quot;&#13;"])
+def test_xml_escaping_is_what_saxutils_does(text: str) -> None:
+    from xml.sax import saxutils
+
+    for entities in ({}, {"\r": "&#13;"}, {'"': "&quot;"}):
+        assert write_module.escape(text, entities) == saxutils.escape(text, entities)
+    for entities in ({}, {"&quot;": '"'}):
+        assert write_module.unescape(text, entities) == saxutils.unescape(text, entities)
+
+
 def test_read_back_finds_a_cell_that_does_not_hold_what_was_written(workbook: Path) -> None:
     write_cells(workbook, "Deelnemers", status_cells())
     expected = {**status_cells(), (2, 7): CellWrite("wachtlijst")}
