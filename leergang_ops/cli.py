@@ -34,7 +34,7 @@ WORKBOOK_HELP = "the organisers' workbook (.xlsx)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command and return its exit status."""
+    """Run one command and return its exit status (without `argv`: as the program itself)."""
     parser = _parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
@@ -48,6 +48,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("leergang-ops: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if argv is None:  # the process exits next
+            _spare_the_collection_at_exit()
+
+
+def _spare_the_collection_at_exit() -> None:
+    """Freeze what is alive: the interpreter's last cycle collection then skips it.
+
+    A run ends with some 100,000 objects alive, all freed when the process exits anyway;
+    the collection at exit scanned them for cycles and found nothing (~40 ms of a run).
+    """
+    gc.freeze()
 
 
 @contextlib.contextmanager

@@ -214,3 +214,22 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "leergang_ops", "--help"],
                             capture_output=True, text=True, check=True)
     assert "validate" in result.stdout and "schedule" in result.stdout
+
+
+def test_only_the_program_itself_leaves_its_objects_to_the_exit(make_workbook: Build) -> None:
+    """Called as the program (no argv), main freezes what is alive for a quick exit; called
+    from Python (tests, the scheduler) it leaves the collector as it was."""
+    path = make_workbook()
+    code = ("import gc, sys\n"
+            "from leergang_ops.cli import main\n"
+            f"main(['validate', {str(path)!r}])\n"
+            "print('frozen', gc.get_freeze_count())\n"
+            f"sys.argv = ['leergang-ops', 'validate', {str(path)!r}]\n"
+            "main()\n"
+            "print('frozen', gc.get_freeze_count())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    as_library, as_program = (int(line.split()[1]) for line in result.stdout.splitlines()
+                              if line.startswith("frozen "))
+    assert as_library == 0
+    assert as_program > 0
