@@ -104,11 +104,12 @@ def write_cells(
     before = _fingerprint(target)
     tmp = _temp_file_beside(target)
     try:
-        changed = patch_workbook(target, tmp, sheet_name, cells, header_row=header_row,
-                                 column_widths=column_widths)
+        writes = _group_writes(cells)  # once, for the patch and for the read-back
+        changed = _patch(target, tmp, sheet_name, cells, writes, header_row=header_row,
+                         column_widths=column_widths)
         if not changed:
             return False
-        _verify(tmp, sheet_name, cells)
+        _verify(tmp, sheet_name, writes)
         _unlocked_target(path)  # opened in Excel meanwhile?
         if _fingerprint(target) != before:
             raise WorkbookInUse(f"{path.name} is gewijzigd terwijl het werd bijgewerkt; "
@@ -162,7 +163,17 @@ def patch_workbook(
     """
     if Path(src).resolve() == Path(dst).resolve():
         raise ValueError("patch_workbook writes a new file; use write_cells to change in place")
-    writes = _group_writes(cells)
+    return _patch(Path(src), Path(dst), sheet_name, cells, _group_writes(cells),
+                  header_row=header_row, column_widths=column_widths)
+
+
+_Writes = dict[int, list[tuple[int, CellWrite]]]  # row → (column, write), both ascending
+
+
+def _patch(src: Path, dst: Path, sheet_name: str, cells: Mapping[tuple[int, int], CellWrite],
+           writes: _Writes, *, header_row: int | None,
+           column_widths: Mapping[int, float] | None) -> bool:
+    """`patch_workbook` with the writes grouped by row already."""
     widths = dict(column_widths or {})
     with _open_package(Path(src)) as zin:
         with _reading(Path(src)):
@@ -190,9 +201,7 @@ def patch_workbook(
 # ---------------------------------------------------------------------------- writes
 
 
-def _group_writes(
-    cells: Mapping[tuple[int, int], CellWrite],
-) -> dict[int, list[tuple[int, CellWrite]]]:
+def _group_writes(cells: Mapping[tuple[int, int], CellWrite]) -> _Writes:
     """Group the writes by row, each row's cells in column order; reject impossible cells."""
     rows: dict[int, list[tuple[int, CellWrite]]] = {}
     for (row, col), write in cells.items():
@@ -1751,7 +1760,7 @@ def _append_raw(zout: zipfile.ZipFile, info: zipfile.ZipInfo, data: IO[bytes],
 # ---------------------------------------------------------------------------- verification
 
 
-def _verify(path: Path, sheet_name: str, cells: Mapping[tuple[int, int], CellWrite]) -> None:
+def _verify(path: Path, sheet_name: str, writes: _Writes) -> None:
     """Read the patched workbook back: zip and XML sound, the written cells hold the values."""
     from python_calamine import CalamineError
 
@@ -1761,7 +1770,7 @@ def _verify(path: Path, sheet_name: str, cells: Mapping[tuple[int, int], CellWri
             # python-calamine releases the GIL while it reads: reading the values back in a
             # thread beside the CRC and XML checks halves the check on a large sheet.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                values_read = pool.submit(_verify_values, path, package, cells)
+                values_read = pool.submit(_verify_values, path, package, writes)
                 _verify_members(zf, {package.sheet, package.styles, package.calc_chain,
                                      package.workbook_rels,
                                      package.names.get("[content_types].xml"),
@@ -1789,14 +1798,11 @@ def _verify_members(zf: zipfile.ZipFile, xml_parts: set[str | None]) -> None:
             parser.Parse(b"", True)
 
 
-def _verify_values(path: Path, package: _Package,
-                   cells: Mapping[tuple[int, int], CellWrite]) -> None:
+def _verify_values(path: Path, package: _Package, writes: _Writes) -> None:
     """Compare the written cells with what python-calamine (our reader) reads back."""
     from python_calamine import CalamineWorkbook
 
-    wanted: dict[int, list[tuple[int, CellValue]]] = {}
-    for (row, col), write in cells.items():
-        wanted.setdefault(row, []).append((col, write.value))
+    wanted = dict(writes)
     sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(package.sheet_name)
     first_col = sheet.start[1] if sheet.start else 0
     last_row, last_col = sheet.end or (-1, -1)
@@ -1809,7 +1815,8 @@ def _verify_values(path: Path, package: _Package,
         if row_wanted is None:
             continue
         offset = 1 if len(values) == last_col + 1 else first_col + 1
-        for col, expected in row_wanted:
+        for col, write in row_wanted:
+            expected = write.value
             at = col - offset
             got = values[at] if 0 <= at < len(values) else ""
             if expected.__class__ is str and got.__class__ is str:  # nearly every cell
@@ -1822,8 +1829,8 @@ def _verify_values(path: Path, package: _Package,
     if sheet.start is not None and count != last_row + 1:
         raise ValueError(f"python-calamine las {count} rijen, verwacht {last_row + 1}")
     for number, row_wanted in wanted.items():  # beyond what calamine saw: must be empty
-        for col, expected in row_wanted:
-            _check_same(expected, "", package.date1904, (number, col))
+        for col, write in row_wanted:
+            _check_same(write.value, "", package.date1904, (number, col))
 
 
 def _check_same(expected: CellValue, got: object, date1904: bool,
