@@ -205,6 +205,24 @@ def test_an_address_that_would_break_the_command_is_refused(address: str) -> Non
         transport_module._path(address)
 
 
+def test_outbox_writes_nothing_when_durable_refuses_and_still_finishes_meanwhile(
+        tmp_path: Path) -> None:
+    steps: list[int] = []
+
+    def refuse() -> None:
+        raise RuntimeError("al verstuurd")
+
+    def work() -> Iterator[None]:
+        steps.append(1)
+        yield
+
+    [(message, it)] = batch(1)
+    with pytest.raises(RuntimeError):
+        Outbox(tmp_path / "outbox").send(message, it, durable=refuse, meanwhile=work())
+    assert not (tmp_path / "outbox").exists()
+    assert steps == [1]
+
+
 def test_outbox_calls_durable_before_writing(tmp_path: Path) -> None:
     written: list[int] = []
     [(message, it)] = batch(1)

@@ -222,12 +222,12 @@ class Outbox:
         """Write the message atomically: a reader never sees half a file.
 
         `durable` and `meanwhile` as for SmtpTransport.send: `durable` before the file is
-        written, `meanwhile` run to its end after.
+        written (if it raises, nothing is written), `meanwhile` run to its end after.
         """
         target = self.path_for(intent)
         pauses = _Pauses(durable, meanwhile)
-        pauses.pause()
         try:
+            pauses.pause()
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(target, mail.data)
         except OSError as err:
