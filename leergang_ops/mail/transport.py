@@ -319,11 +319,12 @@ class SmtpTransport:
         before anything the server could accept: the ledger records `sending` and commits
         there, so the statements and the disk's sync cost no time of their own. If it
         raises, the transaction is reset, nothing is sent and its exception propagates.
-        `meanwhile` is stepped once in
-        each later pause (CPU work in small steps, such as rendering the next mail) and run
-        to its end before `send` returns or raises; it must not raise. (A pause given more
-        work than the server's answer takes only delays the batch: measured, the sync
-        alone fills the first pause.)
+        `meanwhile` (CPU work in small steps, such as rendering the next mail) is stepped
+        once while the server answers RCPT TO and run to its end while it takes in the
+        message (the longest wait), in any case before `send` returns or raises; it must
+        not raise. (A pause given more work than the server's answer takes only delays the
+        batch: measured, the sync alone fills the first pause, and DATA is answered at
+        once.)
         """
         if self._unreachable is not None:
             if durable is not None:
@@ -385,7 +386,9 @@ class SmtpTransport:
         if code not in (250, 251):
             self._abandon(smtp, code)
             raise smtplib.SMTPRecipientsRefused({address: (code, reply)})
-        code, reply = self._command(smtp, pauses, "DATA")
+        # No work in this pause: the server answers DATA at once (measured: work here only
+        # delayed the message, while the wait after it is the longest).
+        code, reply = smtp.docmd("DATA")
         if code != 354:
             self._abandon(smtp, code)
             raise smtplib.SMTPDataError(code, reply)
