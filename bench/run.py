@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ def run_once(argv: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return elapsed, usage.ru_maxrss / 1024
 
 
-Measured = tuple[float, float]  # best wall time (s), peak RSS (MiB)
+Measured = tuple[float, float, list[float]]  # best wall time (s), peak RSS (MiB), all times
 
 
 def measure_pair(ours: list[str], base: list[str], env: dict[str, str] | None = None,
@@ -56,16 +57,16 @@ def measure_pair(ours: list[str], base: list[str], env: dict[str, str] | None = 
     percent over a minute, and alternating exposes both to the same drift.
     `prepare` runs before each of ours (e.g. a fresh copy of the workbook).
     """
-    best = [float("inf"), float("inf")]
+    times: tuple[list[float], list[float]] = ([], [])
     peak = [0.0, 0.0]
     for _ in range(RUNS):
         for n, argv in enumerate((ours, base)):
             if n == 0 and prepare:
                 prepare()
             elapsed, rss = run_once(argv, env if n == 0 else None)
-            best[n] = min(best[n], elapsed)
+            times[n].append(elapsed)
             peak[n] = max(peak[n], rss)
-    return (best[0], peak[0]), (best[1], peak[1])
+    return (min(times[0]), peak[0], times[0]), (min(times[1]), peak[1], times[1])
 
 
 def python(code: str) -> list[str]:
@@ -77,12 +78,19 @@ def leergang(*args: str) -> list[str]:
 
 
 def row(label: str, ours: Measured, base: Measured, target: float | None) -> str:
-    """One result line; `target` None where the issue sets no target for this size."""
+    """One result line; `target` None where the issue sets no target for this size.
+
+    The ratio (and the verdict) is best against best. Beside it, the median of the ratios
+    of each run of ours to the baseline run right after it: how much the machine's drift
+    moves the figure.
+    """
     ratio = ours[0] / base[0]
+    paired = statistics.median(o / b for o, b in zip(ours[2], base[2], strict=True))
     verdict = "" if target is None else (
         f"(target ≤ {target}) " + ("ok" if ratio <= target else "OVER TARGET"))
     return (f"{label:<28} {ours[0]:8.2f} s {ours[1]:7.0f} MiB | baseline {base[0]:7.2f} s "
-            f"{base[1]:6.0f} MiB | ratio {ratio:5.2f} {verdict}").rstrip()
+            f"{base[1]:6.0f} MiB | ratio {ratio:5.2f} (paired median {paired:4.2f}) "
+            f"{verdict}").rstrip()
 
 
 def bench_workbook(size: int, folder: Path) -> list[str]:
