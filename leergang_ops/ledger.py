@@ -269,12 +269,13 @@ class Ledger:
         return {recipient: datetime.fromisoformat(at).date() for recipient, at in rows}
 
     def begin(self, intent: MailIntent, at: datetime, *, defer_commit: bool = False) -> bool:
-        """Record `sending` before the SMTP transaction; False when the key was sent already.
+        """Record `sending` before the server could accept the mail; False when it was sent.
 
         Its commit also makes the previous mail's `sent` durable (see `mark_sent`). With
-        `defer_commit` the caller commits (`commit`) once the transaction has started and
-        before anything is sent that the server could accept (SmtpTransport's `durable`):
-        the disk's sync then overlaps the server's first reply.
+        `defer_commit` the caller commits (`commit`), as a batch does in the SMTP
+        transaction's first pause, before anything is sent that the server could accept
+        (SmtpTransport's `durable`): the statements and the disk's sync then overlap the
+        server's first reply.
         """
         if any(record[0].key == intent.key for record in self._sent):
             return False  # sent in this run; its record waits for the next commit
