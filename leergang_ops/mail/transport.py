@@ -407,12 +407,13 @@ class SmtpTransport:
         """Send one command, fill the pause, read the reply (smtplib's `docmd`, split).
 
         When the pause raises (`durable` refusing this mail, say), the reply is still read
-        and the transaction reset, so the connection stays usable for the next mail.
+        and the transaction reset, so the connection stays usable for the next mail. An
+        interrupt (Ctrl-C) does not wait for the server: the batch ends anyway.
         """
         smtp.putcmd(name, args)
         try:
             pauses.pause()
-        except BaseException:
+        except Exception:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 smtp.getreply()
                 smtp.rset()
