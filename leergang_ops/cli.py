@@ -170,9 +170,14 @@ def _clock(args: argparse.Namespace) -> tuple[date, datetime]:
 
 
 def _report_error(error: LeergangError) -> None:
-    print(f"leergang-ops: {error}", file=sys.stderr)
+    message = str(error)
+    print(f"leergang-ops: {message}", file=sys.stderr)
     for finding in getattr(error, "findings", ()):
-        print(f"  {finding.location()}: {finding.message}", file=sys.stderr)
+        where = finding.location()
+        if where:
+            print(f"  {where}: {finding.message}", file=sys.stderr)
+        elif finding.message != message:  # a finding that only repeats the error adds nothing
+            print(f"  {finding.message}", file=sys.stderr)
 
 
 def _init(args: argparse.Namespace) -> int:

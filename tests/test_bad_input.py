@@ -75,5 +75,7 @@ def test_bad_input_exits_2_names_the_place_and_writes_nothing(
     assert "Traceback" not in err
     for text in expected:
         assert text in err
+    message = err.splitlines()[0].removeprefix("leergang-ops: ")
+    assert err.count(message) == 1, f"the message is printed twice:\n{err}"
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert path.stat().st_mtime_ns == mtime
