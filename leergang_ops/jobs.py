@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 
 from leergang_ops.allocation import allocate
 from leergang_ops.errors import InputError
-from leergang_ops.ledger import TEMPLATES_CHECKED, Ledger, ledger_path, passed_check, run_lock
+from leergang_ops.ledger import (
+    TEMPLATES_CHECKED,
+    Ledger,
+    ledger_path,
+    passed_check,
+    read_ledger_state,
+    run_lock,
+)
 from leergang_ops.model import (
     Allocation,
     Course,
@@ -110,12 +117,8 @@ def templates_for(workbook: Path) -> Templates:
 
 
 def read_state(workbook: Path, env: Mapping[str, str]) -> LedgerState:
-    """The ledger's state without creating a ledger where none exists (validate writes nothing)."""
-    path = ledger_path(workbook, env)
-    if not path.exists():
-        return LedgerState()
-    with Ledger(path) as ledger:
-        return ledger.state()
+    """The ledger's state, read without writing (validate writes nothing)."""
+    return read_ledger_state(ledger_path(workbook, env))
 
 
 def check(workbook: Path, today: date, env: Mapping[str, str],

@@ -22,7 +22,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -164,12 +164,7 @@ class Ledger:
             return  # the common case takes no write lock
         with self._transaction() as db:
             version = self._version()  # again: another process may have migrated meanwhile
-            if version > SCHEMA_VERSION:
-                raise InputError(
-                    f"{self.path}: dit verzendlogboek is gemaakt door een nieuwere versie van "
-                    f"leergang-ops (schema {version}, deze versie kent {SCHEMA_VERSION}); "
-                    "werk leergang-ops bij."
-                )
+            _refuse_newer(self.path, version)
             for statements in _MIGRATIONS[version:]:
                 for statement in statements:
                     db.execute(statement)
@@ -240,33 +235,10 @@ class Ledger:
     def state(self) -> LedgerState:
         """Read what was sent, to whom and with which meeting details, as one snapshot."""
         self.commit()
-        self._db.execute("BEGIN")  # one read snapshot across the queries
-        try:
-            confirmed_on = self._confirmed_on()
-            return LedgerState(
-                sent=frozenset(self._rows(
-                    "SELECT kind, recipient, scope FROM mails WHERE status = 'sent'")),
-                confirmed=frozenset(confirmed_on),
-                confirmed_on=confirmed_on,
-                sent_details={(r, nr): (_details(d), s) for r, nr, d, s in self._rows(
-                    "SELECT recipient, nr, details, sequence FROM sent_details")},
-                meeting_versions={nr: (_details(d), s) for nr, d, s in self._rows(
-                    "SELECT nr, details, sequence FROM meeting_versions")},
-                bounced=dict(self._rows(
-                    "SELECT recipient, detail FROM mails WHERE status = 'bounced' "
-                    "ORDER BY at_epoch")),  # the newest reply wins
-            )
-        finally:
-            self._db.execute("COMMIT")
+        return _snapshot(self._db)
 
     def _rows(self, query: str, *params: object) -> list[Any]:
         return self._db.execute(query, params).fetchall()
-
-    def _confirmed_on(self) -> dict[str, date]:
-        """Map each recipient whose bevestiging was sent to the day it went out."""
-        rows = self._rows("SELECT recipient, at FROM mails WHERE kind = ? AND status = 'sent'",
-                          str(MailKind.BEVESTIGING))
-        return {recipient: datetime.fromisoformat(at).date() for recipient, at in rows}
 
     def begin(self, intent: MailIntent, at: datetime, *, defer_commit: bool = False) -> bool:
         """Record `sending` before the server could accept the mail; False when it was sent.
@@ -407,20 +379,96 @@ def _details(stored: str) -> MeetingDetails:
     return tuple(json.loads(stored))
 
 
+def _refuse_newer(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            f"{path}: dit verzendlogboek is gemaakt door een nieuwere versie van "
+            f"leergang-ops (schema {version}, deze versie kent {SCHEMA_VERSION}); "
+            "werk leergang-ops bij."
+        )
+
+
+def _snapshot(db: sqlite3.Connection) -> LedgerState:
+    """What was sent, to whom and with which meeting details, read in one transaction."""
+    def rows(query: str, *params: object) -> list[Any]:
+        return db.execute(query, params).fetchall()
+
+    db.execute("BEGIN")  # one read snapshot across the queries
+    try:
+        confirmed_on = {recipient: datetime.fromisoformat(at).date() for recipient, at in rows(
+            "SELECT recipient, at FROM mails WHERE kind = ? AND status = 'sent'",
+            str(MailKind.BEVESTIGING))}
+        return LedgerState(
+            sent=frozenset(rows("SELECT kind, recipient, scope FROM mails WHERE status = 'sent'")),
+            confirmed=frozenset(confirmed_on),
+            confirmed_on=confirmed_on,
+            sent_details={(r, nr): (_details(d), s) for r, nr, d, s in rows(
+                "SELECT recipient, nr, details, sequence FROM sent_details")},
+            meeting_versions={nr: (_details(d), s) for nr, d, s in rows(
+                "SELECT nr, details, sequence FROM meeting_versions")},
+            bounced=dict(rows(
+                "SELECT recipient, detail FROM mails WHERE status = 'bounced' "
+                "ORDER BY at_epoch")),  # the newest reply wins
+        )
+    finally:
+        db.execute("COMMIT")
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[tuple[sqlite3.Connection, int] | None]:
+    """A connection that cannot write, and the ledger's schema version; None without a ledger.
+
+    Nothing is created or migrated. The connection is opened read-write (`mode=rw`, which
+    never creates a file) and made query-only: a read-only one (`mode=ro`) would leave the
+    WAL's `-wal` and `-shm` files behind, where a closing read-write connection tidies them.
+    """
+    if not path.exists():
+        yield None
+        return
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
+                             isolation_level=None)
+    except sqlite3.Error as err:
+        raise InputError(f"{path}: het verzendlogboek kan niet worden geopend: {err}") from err
+    with contextlib.closing(db):
+        try:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA query_only = ON")
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as err:
+            raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+        _refuse_newer(path, version)
+        yield db, version
+
+
+def read_ledger_state(path: Path) -> LedgerState:
+    """The ledger's state, read without writing: an older ledger is read, not migrated.
+
+    For `validate` (which writes nothing) and the other commands that only read. The tables
+    `state` reads exist since schema 1.
+    """
+    with _reading(path) as reading:
+        if reading is None or reading[1] == 0:  # no ledger, or an empty file
+            return LedgerState()
+        try:
+            return _snapshot(reading[0])
+        except sqlite3.Error as err:
+            raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+
+
 def passed_check(path: Path, what: str) -> str | None:
     """The fingerprint with which `what` last passed its check; None when unknown.
 
     Reads without writing: no ledger is created or migrated, so a run that stops on bad
     input still leaves nothing behind.
     """
-    if not path.exists():
-        return None
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
-                                                uri=True)) as db:
-            row = db.execute("SELECT fingerprint FROM checks WHERE what = ?",
-                             (what,)).fetchone()
-    except sqlite3.Error:  # an older ledger without the table, or no database at all
+        with _reading(path) as reading:
+            if reading is None:
+                return None
+            row = reading[0].execute("SELECT fingerprint FROM checks WHERE what = ?",
+                                     (what,)).fetchone()
+    except (InputError, sqlite3.Error):  # an older ledger without the table, or no database
         return None
     return None if row is None else str(row[0])
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +14,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
+from leergang_ops.ledger import ledger_path
 from tests.conftest import person
 
 Build = Callable[..., Path]
@@ -120,6 +123,23 @@ def test_run_dry_run_prints_the_plan_and_writes_nothing(
     assert "bevestiging" in out and "deelnemer1@example.nl" in out and "wachtlijst" in out
     assert path.read_bytes() == content
     assert sorted(p.name for p in path.parent.iterdir()) == before
+
+
+def test_validate_writes_nothing_not_even_into_an_older_ledger(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["run", str(path), "--today", "2021-10-05"]) == 0
+    capsys.readouterr()
+    # As left by an earlier release (schema 1): validate reads it, only `run` migrates it.
+    with contextlib.closing(sqlite3.connect(ledger_path(path, {}))) as db:
+        db.execute("DROP TABLE checks")
+        db.execute("PRAGMA user_version = 1")
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.is_file()}
+    assert path.stem + ".leergang.sqlite" in before
+    assert main(["validate", str(path), "--today", "2021-10-06"]) == 0
+    assert "3 bevestigd" in capsys.readouterr().out  # read with the ledger's confirmed set
+    after = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.is_file()}
+    assert after == before  # no -wal or -shm files left behind either
 
 
 def test_run_writes_mails_to_the_outbox_once(make_workbook: Build,

@@ -21,9 +21,10 @@ from leergang_ops.ledger import (
     Ledger,
     ledger_path,
     passed_check,
+    read_ledger_state,
     run_lock,
 )
-from leergang_ops.model import MailIntent, MailKind
+from leergang_ops.model import LedgerState, MailIntent, MailKind
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2021, 11, 4, 7, 0)
@@ -181,6 +182,58 @@ def test_a_passed_check_on_a_ledger_without_the_table_is_unknown(tmp_path: Path)
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE mails (kind TEXT)")
     assert passed_check(path, TEMPLATES_CHECKED) is None
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_reading_the_state_creates_no_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    assert read_ledger_state(path) == LedgerState()
+    assert not path.exists()
+
+
+def test_reading_the_state_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        send(ledger, intent())
+        written = ledger.state()
+    before = _files(tmp_path)
+    assert read_ledger_state(path) == written
+    assert _files(tmp_path) == before  # the same bytes, and no -wal or -shm left behind
+
+
+def test_an_older_ledger_is_read_not_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        send(ledger, intent())
+        written = ledger.state()
+    with contextlib.closing(sqlite3.connect(path)) as db:  # back to schema 1: no `checks`
+        db.execute("DROP TABLE checks")
+        db.execute("PRAGMA user_version = 1")
+    before = _files(tmp_path)
+    assert read_ledger_state(path) == written
+    assert _files(tmp_path) == before
+
+
+def test_reading_sees_what_a_killed_run_left_in_the_wal(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    running = Ledger(path)  # left open, its commits not yet checkpointed: as after SIGKILL
+    try:
+        send(running, intent())
+        running.commit()
+        assert read_ledger_state(path).confirmed == {"deelnemer1@example.nl"}
+    finally:
+        running.close()
+
+
+def test_reading_a_ledger_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(InputError, match="nieuwere versie"):
+        read_ledger_state(path)
 
 
 def test_only_a_mail_an_earlier_run_left_sending_is_warned_about(
@@ -381,7 +434,7 @@ SEND_THEN_HANG = textwrap.dedent("""
     from datetime import datetime
     from pathlib import Path
     from leergang_ops.ledger import Ledger
-    from leergang_ops.model import MailIntent, MailKind
+    from leergang_ops.model import LedgerState, MailIntent, MailKind
     now = datetime(2021, 11, 4, 7, 0)
     ledger = Ledger(Path(sys.argv[1]))
     for n in range(1, 5):
