@@ -608,6 +608,64 @@ def test_prefixed_spreadsheetml_is_patched_with_its_own_prefix(tmp_path: Path) -
     assert values(path)[:2] == [[1, "b"], [2, ""]]
 
 
+ROW_SHAPES = {
+    "text and number": '<row r="2" spans="1:2"><c r="A2"><v>1</v></c>'
+                       '<c r="B2" t="inlineStr"><is><t>x</t></is></c></row>',
+    "self-closing last cell": '<row r="2" spans="1:2"><c r="A2"><v>1</v></c><c r="B2"/></row>',
+    "formatted row": '<row r="2" s="0" customFormat="1"><c r="A2"><v>1</v></c></row>',
+    "extLst after the cells": '<row r="2"><c r="A2"><v>1</v></c>'
+                              '<extLst><ext uri="{00000000-0000-0000-0000-000000000000}"/>'
+                              '</extLst></row>',
+    "rich text last": '<row r="2"><c r="A2" t="inlineStr"><is><r><rPr><color rgb="FFFF0000"/>'
+                      '</rPr><t>x</t></r></is></c></row>',
+    "last cell without r": '<row r="2"><c><v>1</v></c><c><v>2</v></c></row>',
+    "a write left of the last cell": '<row r="2"><c r="A2"><v>1</v></c><c r="F2"><v>6</v></c>'
+                                     '</row>',
+    "column styles": '<row r="2"><c r="A2"><v>1</v></c></row>',
+}
+
+
+@pytest.mark.parametrize("shape", ROW_SHAPES)
+def test_cells_appended_at_a_rows_end_are_what_the_general_path_writes(
+        tmp_path: Path, shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cols = '<cols><col min="4" max="5" width="9" style="0"/></cols>' \
+        if shape == "column styles" else ""
+    sheet_data = f'{cols}<sheetData><row r="1"><c r="A1"><v>0</v></c></row>' \
+                 f'{ROW_SHAPES[shape]}</sheetData>'
+    cells = {(2, 4): CellWrite("wachtlijst", ORANGE), (2, 5): CellWrite("Let op: <b> & 'c'"),
+             (2, 6): CellWrite(None), (2, 7): CellWrite(date(2021, 10, 4))}
+    if shape == "a write left of the last cell":
+        cells[(2, 3)] = CellWrite("links")
+    quick = write_raw_sheet(tmp_path, sheet_data)
+    write_cells(quick, "Deelnemers", cells)
+    monkeypatch.setattr(write_module._SheetPatcher, "_appended", lambda *args: None)
+    general = write_raw_sheet(tmp_path, sheet_data)
+    write_cells(general, "Deelnemers", cells)
+    sheet = "xl/worksheets/sheet1.xml"
+    assert members(quick)[sheet] == members(general)[sheet]
+    assert values(quick)[1][3:5] == ["wachtlijst", "Let op: <b> & 'c'"]
+
+
+def test_the_quick_path_takes_the_common_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guards the test above: the shapes a first flag meets do go the quick way."""
+    taken: list[str] = []
+    appended = write_module._SheetPatcher._appended
+
+    def spy(self: Any, row: bytes, *args: Any) -> bytes | None:
+        result = appended(self, row, *args)
+        taken.append("quick" if result is not None else "general")
+        return result
+
+    monkeypatch.setattr(write_module._SheetPatcher, "_appended", spy)
+    for shape in ("text and number", "formatted row", "extLst after the cells"):
+        patcher = write_module._SheetPatcher(
+            {2: [(4, CellWrite("x"))]}, None, False, {})
+        source = io.BytesIO(f'<worksheet xmlns="{MAIN}"><sheetData>{ROW_SHAPES[shape]}'
+                            f'</sheetData></worksheet>'.encode())
+        patcher.run(source, io.BytesIO())
+    assert taken == ["quick"] * 3
+
+
 def test_column_width_is_added_only_for_columns_without_one(workbook: Path) -> None:
     with zipfile.ZipFile(workbook) as zf:
         assert b"<cols>" not in zf.read(SHEET)

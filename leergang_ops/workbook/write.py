@@ -465,6 +465,9 @@ class _SheetPatcher:
         self.inserted_before = False
         self.warned_styles = False
         self.xf_cache: dict[tuple[int, int, type], int] = {}
+        # What follows a new cell's row number in its XML, by (write, base style); b"" for
+        # a write that creates no cell. Keyed on the write object, alive while the patch runs.
+        self.cell_tails: dict[tuple[int, int], bytes] = {}
 
     # -- the stream
 
@@ -601,6 +604,10 @@ class _SheetPatcher:
         """The row with these cells written; the very same object when nothing changed."""
         names, original = self.names, row
         tag = row[:tag_end]
+        if not (self.arrays or self.orphans or tag.endswith(b"/>")):
+            appended = self._appended(row, tag, number, writes)
+            if appended is not None:
+                return appended
         if tag.endswith(b"/>"):  # <row r="7"/>: give it a body to put cells in
             tag = tag[:-2].rstrip() + b">"
             row, tag_end = tag + names.row_end, len(tag)
@@ -625,6 +632,48 @@ class _SheetPatcher:
         if not touched:
             return original
         return _widen_spans(tag, added) + body + names.row_end
+
+    def _appended(self, row: bytes, tag: bytes, number: int,
+                  writes: list[tuple[int, CellWrite]]) -> bytes | None:
+        """The row with new cells after its last one, when every write lies right of it.
+
+        The quick path for the tool columns of a first `flag` (every row gets two or three
+        new cells at its end); None leaves the row to the general path.
+        """
+        names = self.names
+        body_end = len(row) - len(names.row_end)
+        k = row.rfind(names.cell_open, len(tag), body_end)
+        match = names.cell_re.match(row, k, body_end) if k >= 0 else None
+        if match is None:  # no cells, or <col…/<color… of rich text: the general path
+            return None
+        r = _R_CELL.search(match.group(0))
+        if r is None or _column_number(r.group(1)) >= writes[0][0]:
+            return None
+        end = match.end()
+        if row[end - 2] != 47:  # not self-closing: the cell ends at its </c>
+            end = row.find(names.cell_end, end, body_end)
+            if end < 0:
+                return None  # the general path reports the broken cell
+            end += len(names.cell_end)
+        row_style = _row_style(tag)
+        digits = b"%d" % number
+        tails = self.cell_tails
+        cells: list[bytes] = []
+        added: tuple[int, ...] = ()
+        for col, write in writes:
+            base = row_style if row_style is not None else self._column_style(col)
+            tail = tails.get((id(write), base))
+            if tail is None:
+                cell = self._new_cell(number, digits, col, write, base) or b""
+                tail = tails[(id(write), base)] = cell[len(names.cell_open + b' r="') +
+                                                       len(_letters(col) + digits):]
+            if tail:
+                cells += (names.cell_open, b' r="', _letters(col), digits, tail)
+                added += (col,)
+        if not added:
+            return row
+        self.changed = True
+        return _widen_spans(tag, added) + row[len(tag):end] + b"".join(cells) + row[end:]
 
     def _splice(self, row: bytes, found: tuple[list[tuple[int, int, int]], int], lo: int,
                 hi: int, number: int, writes: list[tuple[int, CellWrite]],
