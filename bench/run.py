@@ -1,8 +1,9 @@
 """Benchmarks: `python bench/run.py` (add `--quick` for the 1,000-row size only).
 
 Every figure is a ratio against a baseline measured in the same run on the same machine, as
-whole processes (interpreter start and imports included; ours and the baseline alternate, best
-of five each), with the peak memory (max RSS) of each process:
+whole processes (interpreter start and imports included), with the peak memory (max RSS) of
+each process. Ours and the baseline run in seven pairs, back to back; the ratio is the median
+of the seven pairs' ratios (best against best beside it). The times shown are the bests:
 
 - validate ÷ a bare `pandas.read_excel(engine="calamine")` of the same sheet (target ≤ 1.5 at
   50,000 registrations);
@@ -31,7 +32,7 @@ sys.path.insert(0, str(HERE.parent))
 from bench.generate import make_workbook  # noqa: E402
 
 SIZES = (1_000, 10_000, 50_000)
-RUNS = 5  # best of five: this shared machine's timings vary by ±30%
+RUNS = 7  # pairs of runs; an odd number, so the median is one pair's ratio
 
 
 def run_once(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -51,19 +52,20 @@ Measured = tuple[float, float, list[float]]  # best wall time (s), peak RSS (MiB
 
 def measure_pair(ours: list[str], base: list[str], env: dict[str, str] | None = None,
                  prepare: Callable[[], object] | None = None) -> tuple[Measured, Measured]:
-    """Best time and peak memory of ours and of the baseline, over RUNS runs each.
+    """Times and peak memory of ours and of the baseline, in RUNS pairs of back-to-back runs.
 
-    The two alternate (ours, baseline, ours, …): this machine's speed drifts by tens of
-    percent over a minute, and alternating exposes both to the same drift.
+    This machine's speed drifts by tens of percent within a minute, so the two runs of a pair
+    come right after each other, and the order alternates from pair to pair (ours first,
+    then the baseline first, …) so that neither always gets the later moment.
     `prepare` runs before each of ours (e.g. a fresh copy of the workbook).
     """
     times: tuple[list[float], list[float]] = ([], [])
     peak = [0.0, 0.0]
-    for _ in range(RUNS):
-        for n, argv in enumerate((ours, base)):
+    for pair in range(RUNS):
+        for n in (0, 1) if pair % 2 == 0 else (1, 0):
             if n == 0 and prepare:
                 prepare()
-            elapsed, rss = run_once(argv, env if n == 0 else None)
+            elapsed, rss = run_once(ours if n == 0 else base, env if n == 0 else None)
             times[n].append(elapsed)
             peak[n] = max(peak[n], rss)
     return (min(times[0]), peak[0], times[0]), (min(times[1]), peak[1], times[1])
@@ -80,16 +82,16 @@ def leergang(*args: str) -> list[str]:
 def row(label: str, ours: Measured, base: Measured, target: float | None) -> str:
     """One result line; `target` None where the issue sets no target for this size.
 
-    The ratio (and the verdict) is best against best. Beside it, the median of the ratios
-    of each run of ours to the baseline run right after it: how much the machine's drift
-    moves the figure.
+    The ratio (and the verdict) is the median of the pairs' ratios: each compares two runs
+    made at the same moment. Best against best is printed beside it; the two bests may come
+    from moments minutes apart, so on this machine that figure moves by a third between
+    runs of the same code.
     """
-    ratio = ours[0] / base[0]
     paired = statistics.median(o / b for o, b in zip(ours[2], base[2], strict=True))
     verdict = "" if target is None else (
-        f"(target ≤ {target}) " + ("ok" if ratio <= target else "OVER TARGET"))
+        f"(target ≤ {target}) " + ("ok" if paired <= target else "OVER TARGET"))
     return (f"{label:<28} {ours[0]:8.2f} s {ours[1]:7.0f} MiB | baseline {base[0]:7.2f} s "
-            f"{base[1]:6.0f} MiB | ratio {ratio:5.2f} (paired median {paired:4.2f}) "
+            f"{base[1]:6.0f} MiB | ratio {paired:5.2f} (best/best {ours[0] / base[0]:4.2f}) "
             f"{verdict}").rstrip()
 
 
