@@ -644,7 +644,7 @@ class _SheetPatcher:
         body_end = len(row) - len(names.row_end)
         k = row.rfind(names.cell_open, len(tag), body_end)
         match = names.cell_re.match(row, k, body_end) if k >= 0 else None
-        if match is None:  # no cells, or <col…/<color… of rich text: the general path
+        if match is None:  # no cells, or the last <c is rich text's <color…>: the general path
             return None
         r = _R_CELL.search(match.group(0))
         if r is None or _column_number(r.group(1)) >= writes[0][0]:
