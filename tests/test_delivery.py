@@ -6,9 +6,11 @@ could not be delivered is retried or reported, never silently dropped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import Ledger
+from leergang_ops.ledger import Ledger, ledger_path
 from leergang_ops.model import LedgerState
 from leergang_ops.workbook.write import CellWrite, write_cells
 from tests.conftest import person
@@ -166,5 +168,9 @@ def test_a_mail_that_cannot_be_rendered_stops_the_run_at_its_turn(
     assert main(["run", str(path), *TODAY]) == 2
     assert "bevestiging.subject.j2" in capsys.readouterr().err
     assert sorted(received(smtp_env)) == [("bevestiging", "deelnemer1@example.nl")]
+    # The failed mail was never begun: no row is left `sending` to be warned about later.
+    with contextlib.closing(sqlite3.connect(ledger_path(path, {}))) as db:
+        rows = db.execute("SELECT kind, recipient, status FROM mails").fetchall()
+    assert rows == [("bevestiging", "deelnemer1@example.nl", "sent")]
     assert main(["run", str(path), *TODAY]) == 2  # fixed or not, deelnemer1 is not mailed again
     assert sorted(received(smtp_env)) == [("bevestiging", "deelnemer1@example.nl")]
