@@ -25,6 +25,7 @@ from leergang_ops.ledger import (
     Ledger,
     ledger_path,
     passed_check,
+    read_ledger_records,
     read_ledger_state,
     run_lock,
 )
@@ -37,6 +38,7 @@ from leergang_ops.model import (
     MailIntent,
     MailKind,
     MeetingDetails,
+    SentRecord,
     Status,
 )
 from leergang_ops.planning import Plan, plan, plan_findings
@@ -407,14 +409,17 @@ def composing(intent: MailIntent, checked: Checked, templates: Templates,
     attachments: list[Attachment] = []
     context: dict[str, object] = {}
     if intent.kind == MailKind.OVERZICHT:
-        attachment, context = summary_attachment(checked, ledger, today)
+        # All records, not just the week's: an address refused a month ago and never
+        # corrected is still a problem; the summary itself picks the past week for `Verzonden`.
+        records = ledger.records_since(_EPOCH) if ledger else []
+        attachment, context = summary_attachment(checked, records, today)
         attachments.append(attachment)
     return (yield from rendering(intent, checked.course, templates, now=now,
                                  sequences=checked.plan.sequences, attachments=attachments,
                                  context=context))
 
 
-def summary_attachment(checked: Checked, ledger: Ledger | None,
+def summary_attachment(checked: Checked, records: Sequence[SentRecord],
                        today: date) -> tuple[Attachment, dict[str, object]]:
     """The summary workbook as an attachment, with its headline for the mail body."""
     from dataclasses import asdict
@@ -422,9 +427,6 @@ def summary_attachment(checked: Checked, ledger: Ledger | None,
     from leergang_ops.mail.render import Attachment
     from leergang_ops.summary import build_summary, headline
 
-    # All records, not just the week's: an address refused a month ago and never corrected
-    # is still a problem; the summary itself picks the past week for `Verzonden`.
-    records = ledger.records_since(_EPOCH) if ledger else []
     data = build_summary(checked.course, checked.allocation, records, today)
     name = f"overzicht-{today.isoformat()}.xlsx"
     mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -467,23 +469,33 @@ def _html_part(message: Message) -> bytes:
 
 def summary(workbook: Path, out: Path | None, today: date, now: datetime,
             env: Mapping[str, str], *, send: bool = False) -> Path:
-    """`summary`: write the summary workbook (and mail it to the contact person now)."""
+    """`summary`: write the summary workbook (and mail it to the contact person now).
+
+    Without `--send` it only reads the ledger. With it, it holds the run lock like `run`: a
+    run's batch keeps the ledger's write lock between its mails, so the two must not meet.
+    """
+    if not send:
+        checked = check(workbook, today, env)
+        records = read_ledger_records(ledger_path(workbook, env), _EPOCH)
+        return _write_summary(workbook, out, checked, records, today)
+    from leergang_ops.mail.transport import SmtpConfig
+
+    SmtpConfig.from_env(env)  # every input error before anything is written
+    course = load_course(workbook)
+    with _locked(workbook, env) as ledger:
+        checked = check(workbook, today, env, ledger.state(), course=course)
+        target = _write_summary(workbook, out, checked, ledger.records_since(_EPOCH), today)
+        _send_summary_now(workbook, checked, ledger, today, now, env)
+    return target
+
+
+def _write_summary(workbook: Path, out: Path | None, checked: Checked,
+                   records: Sequence[SentRecord], today: date) -> Path:
     from leergang_ops.summary import write_summary
 
-    state = read_state(workbook, env)
-    checked = check(workbook, today, env, state)
-    path = ledger_path(workbook, env)
-    ledger = Ledger(path) if path.exists() or send else None
-    try:
-        attachment, _ = summary_attachment(checked, ledger, today)
-        target = out or workbook.with_name(attachment.filename)
-        write_summary(target, attachment.content)
-        if send:
-            assert ledger is not None
-            _send_summary_now(workbook, checked, ledger, today, now, env)
-    finally:
-        if ledger:
-            ledger.close()
+    attachment, _ = summary_attachment(checked, records, today)
+    target = out or workbook.with_name(attachment.filename)
+    write_summary(target, attachment.content)
     return target
 
 

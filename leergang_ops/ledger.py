@@ -326,11 +326,7 @@ class Ledger:
     def records_since(self, since: datetime) -> list[SentRecord]:
         """Return every ledger row whose latest change is at or after `since`, oldest first."""
         self.commit()
-        rows = self._rows(
-            "SELECT kind, recipient, scope, address, name, status, at, detail FROM mails "
-            "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", since.timestamp())
-        return [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d)
-                for k, r, s, a, n, st, at, d in rows]
+        return _records_since(self._db, since)
 
     def record_run(self, at: datetime) -> None:
         """Remember that a run completed at `at`."""
@@ -456,6 +452,25 @@ def read_ledger_state(path: Path) -> LedgerState:
             raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
 
 
+def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
+    rows = db.execute(
+        "SELECT kind, recipient, scope, address, name, status, at, detail FROM mails "
+        "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", (since.timestamp(),))
+    return [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d)
+            for k, r, s, a, n, st, at, d in rows]
+
+
+def read_ledger_records(path: Path, since: datetime) -> list[SentRecord]:
+    """`Ledger.records_since`, read without writing (see `read_ledger_state`)."""
+    with _reading(path) as reading:
+        if reading is None or reading[1] == 0:
+            return []
+        try:
+            return _records_since(reading[0], since)
+        except sqlite3.Error as err:
+            raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+
+
 def passed_check(path: Path, what: str) -> str | None:
     """The fingerprint with which `what` last passed its check; None when unknown.
 
@@ -486,8 +501,8 @@ def run_lock(path: Path) -> Iterator[None]:
     try:
         if not _try_lock(fd):
             raise WorkbookInUse(
-                f"Er loopt al een andere run voor deze leergang{_holder(fd)}; deze run doet "
-                f"niets. Probeer het later opnieuw. (Vergrendeling: {lock_path})")
+                f"Er loopt al een run voor deze leergang{_holder(fd)}; er is niets gedaan. "
+                f"Probeer het later opnieuw. (Vergrendeling: {lock_path})")
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, f"{os.getpid()}\n".encode())

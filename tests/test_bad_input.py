@@ -61,7 +61,7 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
 }
 
 
-@pytest.mark.parametrize("command", ["validate", "flag", "run"])
+@pytest.mark.parametrize("command", ["validate", "flag", "run", "summary", "summary --send"])
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_exits_2_names_the_place_and_writes_nothing(
         case: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,7 +70,7 @@ def test_bad_input_exits_2_names_the_place_and_writes_nothing(
     build(path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     mtime = path.stat().st_mtime_ns
-    assert main([command, str(path)]) == 2
+    assert main([*command.split(), str(path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     for text in expected:

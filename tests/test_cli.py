@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email
 import json
 import sqlite3
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import ledger_path
+from leergang_ops.ledger import ledger_path, run_lock
 from tests.conftest import person
 
 Build = Callable[..., Path]
@@ -228,6 +229,50 @@ def test_summary_writes_the_workbook_beside(make_workbook: Build) -> None:
     summary = path.with_name("overzicht-2021-11-08.xlsx")
     sheets = CalamineWorkbook.from_path(str(summary)).sheet_names
     assert sheets[0] == "Overzicht"
+
+
+def test_summary_send_mails_it_to_the_contact_person_beside_the_weekly_one(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    path = four_from_utrecht(make_workbook)  # the weekly overview is due on mondays
+    assert main(["summary", str(path), "--send", "--today", "2021-11-04"]) == 0
+    assert "en verstuurd" in capsys.readouterr().out
+    outbox = path.parent / "outbox"
+    [sent] = [email.message_from_bytes(f.read_bytes()) for f in outbox.glob("*.eml")]
+    assert sent["To"] == "Annemiek van Tol <contact@example.org>"
+    assert sent["X-Leergang-Mail"] == "overzicht"
+    [attached] = [part.get_filename() for part in sent.walk() if part.get_filename()]
+    assert attached == "overzicht-2021-11-04.xlsx"
+    # Asked for on a thursday, it does not stand in for the weekly overview of monday.
+    assert main(["run", str(path), "--today", "2021-11-08"]) == 0
+    kinds = [email.message_from_bytes(f.read_bytes())["X-Leergang-Mail"]
+             for f in outbox.glob("*.eml")]
+    assert kinds.count("overzicht") == 2
+
+
+def test_summary_send_during_a_run_exits_3_and_writes_nothing(
+        make_workbook: Build, capsys: pytest.CaptureFixture[str]) -> None:
+    # A run's batch holds the ledger's write lock between its mails: the two must not meet.
+    path = four_from_utrecht(make_workbook)
+    before = sorted(p.name for p in path.parent.iterdir())
+    with run_lock(ledger_path(path, {})):
+        assert main(["summary", str(path), "--send", "--today", "2021-11-04"]) == 3
+    assert "Er loopt al een run" in capsys.readouterr().err
+    after = sorted(p.name for p in path.parent.iterdir())
+    assert [name for name in after if name not in before] == [
+        path.stem + ".leergang.sqlite.lock"]  # the lock the test itself took
+
+
+def test_summary_without_send_writes_nothing_into_an_older_ledger(make_workbook: Build) -> None:
+    path = four_from_utrecht(make_workbook)
+    assert main(["run", str(path), "--today", "2021-10-05"]) == 0
+    with contextlib.closing(sqlite3.connect(ledger_path(path, {}))) as db:
+        db.execute("DROP TABLE checks")
+        db.execute("PRAGMA user_version = 1")
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.is_file()}
+    assert main(["summary", str(path), "--today", "2021-10-06"]) == 0
+    after = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.is_file()}
+    assert after.pop("overzicht-2021-10-06.xlsx")
+    assert after == before
 
 
 def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:

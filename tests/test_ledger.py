@@ -403,7 +403,7 @@ def test_a_second_run_in_another_process_gets_workbook_in_use(tmp_path: Path) ->
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        with pytest.raises(WorkbookInUse, match="Er loopt al een andere run") as err, \
+        with pytest.raises(WorkbookInUse, match="Er loopt al een run") as err, \
                 run_lock(path):
             pass
         assert f"proces {holder.pid}" in str(err.value)
