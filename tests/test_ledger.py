@@ -434,7 +434,7 @@ SEND_THEN_HANG = textwrap.dedent("""
     from datetime import datetime
     from pathlib import Path
     from leergang_ops.ledger import Ledger
-    from leergang_ops.model import LedgerState, MailIntent, MailKind
+    from leergang_ops.model import MailIntent, MailKind
     now = datetime(2021, 11, 4, 7, 0)
     ledger = Ledger(Path(sys.argv[1]))
     for n in range(1, 5):
