@@ -293,7 +293,8 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
         return
     consecutive_temporary = 0
     refused: set[str] = set()  # addresses the server refused in this run: no second try
-    ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, ledger, today,
+    records = all_records(ledger)
+    ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, records, today,
                                                     now))
 
     def start(intent: MailIntent) -> None:
@@ -393,26 +394,33 @@ def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[MeetingD
     return {nr: announced[nr] for nr in intent.meetings if nr in announced}
 
 
-def compose(intent: MailIntent, checked: Checked, templates: Templates, ledger: Ledger | None,
+# The ledger's rows, read when a weekly overview is composed (after the mails before it).
+# All of them, not just the week's: an address refused a month ago and never corrected is
+# still a problem; the summary itself picks the past week for `Verzonden`.
+Records = Callable[[], Sequence[SentRecord]]
+
+
+def all_records(ledger: Ledger) -> Records:
+    return lambda: ledger.records_since(_EPOCH)
+
+
+def compose(intent: MailIntent, checked: Checked, templates: Templates, records: Records,
             today: date, now: datetime) -> Message:
     """Render one mail; the weekly overview gets the summary workbook attached."""
     from leergang_ops.mail.render import finish
 
-    return finish(composing(intent, checked, templates, ledger, today, now))
+    return finish(composing(intent, checked, templates, records, today, now))
 
 
-def composing(intent: MailIntent, checked: Checked, templates: Templates,
-              ledger: Ledger | None, today: date, now: datetime) -> Steps[Message]:
+def composing(intent: MailIntent, checked: Checked, templates: Templates, records: Records,
+              today: date, now: datetime) -> Steps[Message]:
     """`compose` in steps (see `render.rendering`)."""
     from leergang_ops.mail.render import rendering
 
     attachments: list[Attachment] = []
     context: dict[str, object] = {}
     if intent.kind == MailKind.OVERZICHT:
-        # All records, not just the week's: an address refused a month ago and never
-        # corrected is still a problem; the summary itself picks the past week for `Verzonden`.
-        records = ledger.records_since(_EPOCH) if ledger else []
-        attachment, context = summary_attachment(checked, records, today)
+        attachment, context = summary_attachment(checked, records(), today)
         attachments.append(attachment)
     return (yield from rendering(intent, checked.course, templates, now=now,
                                  sequences=checked.plan.sequences, attachments=attachments,
@@ -439,10 +447,12 @@ def preview(workbook: Path, out: Path, today: date, now: datetime,
     """`preview`: render every mail that is due now as .eml and .html; send nothing."""
     checked = check(workbook, today, env, templates=False)
     templates, _ = _checked_templates(workbook)
+    path = ledger_path(workbook, env)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for n, intent in enumerate(checked.plan.intents, start=1):
-        message = compose(intent, checked, templates, None, today, now)
+        message = compose(intent, checked, templates,
+                          lambda: read_ledger_records(path, _EPOCH), today, now)
         stem = out / f"{n:03d}-{intent.kind}-{_slug(intent.recipient)}"
         written.append(_write(stem.with_suffix(".eml"), message.as_bytes()))
         written.append(_write(stem.with_suffix(".html"), _html_part(message)))
@@ -510,7 +520,8 @@ def _send_summary_now(workbook: Path, checked: Checked, ledger: Ledger, today: d
     intent = MailIntent(MailKind.OVERZICHT, settings.contactpersoon_email,
                         settings.contactpersoon, f"op-verzoek-{now:%Y%m%dT%H%M%S}")
     ledger.begin(intent, now)
-    mail = Mail.of(compose(intent, checked, templates_for(workbook), ledger, today, now))
+    mail = Mail.of(compose(intent, checked, templates_for(workbook), all_records(ledger),
+                           today, now))
     try:
         with open_transport(env, workbook.parent / "outbox") as transport:
             transport.send(mail, intent)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import email
+import email.message
+import email.policy
 import json
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import ledger_path, run_lock
+from leergang_ops.ledger import Ledger, ledger_path, run_lock
+from leergang_ops.model import MailIntent, MailKind
 from tests.conftest import person
 
 Build = Callable[..., Path]
@@ -221,6 +225,25 @@ def test_preview_renders_eml_and_html_and_sends_nothing(make_workbook: Build,
     assert main(["preview", str(path), "--out", str(out), "--today", "2021-10-05"]) == 0
     assert len(list(out.glob("*.eml"))) == len(list(out.glob("*.html"))) == 5
     assert not (path.parent / "outbox").exists()
+
+
+def test_preview_of_the_weekly_overview_reads_the_ledger(make_workbook: Build,
+                                                         tmp_path: Path) -> None:
+    path = four_from_utrecht(make_workbook)
+    refused = MailIntent(MailKind.BEVESTIGING, "deelnemer2@example.nl", "Deelnemer2", "-",
+                         row=3, meetings=(1,))
+    with Ledger(ledger_path(path, {})) as ledger:
+        ledger.begin(refused, datetime(2021, 11, 1, 7, tzinfo=UTC))
+        ledger.mark_failed(refused, datetime(2021, 11, 1, 7, tzinfo=UTC), permanent=True,
+                           reason="550 mailbox unavailable")
+    out = tmp_path / "voorbeeld"
+    assert main(["preview", str(path), "--out", str(out), "--today", "2021-11-08"]) == 0
+    [overview] = out.glob("*-overzicht-*.eml")
+    message = email.message_from_bytes(overview.read_bytes(), policy=email.policy.default)
+    text = message.get_body(("plain",))
+    assert isinstance(text, email.message.EmailMessage)
+    # The refused address is one of the points that need a person, as in the real overview.
+    assert "rij 3, kolom E-mail" in text.get_content()
 
 
 def test_summary_writes_the_workbook_beside(make_workbook: Build) -> None:
