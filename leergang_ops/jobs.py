@@ -293,7 +293,7 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
         return
     consecutive_temporary = 0
     refused: set[str] = set()  # addresses the server refused in this run: no second try
-    records = all_records(ledger)
+    records = _all_records(ledger)
     ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, records, today,
                                                     now))
 
@@ -400,7 +400,7 @@ def _announced(checked: Checked, intent: MailIntent) -> dict[int, tuple[MeetingD
 Records = Callable[[], Sequence[SentRecord]]
 
 
-def all_records(ledger: Ledger) -> Records:
+def _all_records(ledger: Ledger) -> Records:
     return lambda: ledger.records_since(_EPOCH)
 
 
@@ -520,7 +520,7 @@ def _send_summary_now(workbook: Path, checked: Checked, ledger: Ledger, today: d
     intent = MailIntent(MailKind.OVERZICHT, settings.contactpersoon_email,
                         settings.contactpersoon, f"op-verzoek-{now:%Y%m%dT%H%M%S}")
     ledger.begin(intent, now)
-    mail = Mail.of(compose(intent, checked, templates_for(workbook), all_records(ledger),
+    mail = Mail.of(compose(intent, checked, templates_for(workbook), _all_records(ledger),
                            today, now))
     try:
         with open_transport(env, workbook.parent / "outbox") as transport:
