@@ -20,18 +20,19 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from leergang_ops.errors import InputError, WorkbookInUse
 from leergang_ops.model import LedgerState, MailIntent, MailKind, MeetingDetails, SentRecord
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATE_ENV = "LEERGANG_STATE"
 LEDGER_SUFFIX = ".leergang.sqlite"
@@ -410,17 +411,16 @@ def _snapshot(db: sqlite3.Connection) -> LedgerState:
         db.execute("COMMIT")
 
 
-@contextmanager
-def _reading(path: Path) -> Iterator[tuple[sqlite3.Connection, int] | None]:
-    """A connection that cannot write, and the ledger's schema version; None without a ledger.
+def _read_only(path: Path, read: Callable[[sqlite3.Connection], T], missing: T) -> T:
+    """`read` on a connection that cannot write; `missing` without a ledger or in an empty one.
 
     Nothing is created or migrated. The connection is opened read-write (`mode=rw`, which
     never creates a file) and made query-only: a read-only one (`mode=ro`) would leave the
     WAL's `-wal` and `-shm` files behind, where a closing read-write connection tidies them.
+    An older ledger is read as it is: what is read here exists since schema 1.
     """
     if not path.exists():
-        yield None
-        return
+        return missing
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
                              isolation_level=None)
@@ -431,25 +431,15 @@ def _reading(path: Path) -> Iterator[tuple[sqlite3.Connection, int] | None]:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA query_only = ON")
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            _refuse_newer(path, version)
+            return read(db) if version else missing
         except sqlite3.Error as err:
             raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
-        _refuse_newer(path, version)
-        yield db, version
 
 
 def read_ledger_state(path: Path) -> LedgerState:
-    """The ledger's state, read without writing: an older ledger is read, not migrated.
-
-    For `validate` (which writes nothing) and the other commands that only read. The tables
-    `state` reads exist since schema 1.
-    """
-    with _reading(path) as reading:
-        if reading is None or reading[1] == 0:  # no ledger, or an empty file
-            return LedgerState()
-        try:
-            return _snapshot(reading[0])
-        except sqlite3.Error as err:
-            raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+    """`Ledger.state`, read without writing (for `validate`, which writes nothing)."""
+    return _read_only(path, _snapshot, LedgerState())
 
 
 def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
@@ -461,14 +451,8 @@ def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
 
 
 def read_ledger_records(path: Path, since: datetime) -> list[SentRecord]:
-    """`Ledger.records_since`, read without writing (see `read_ledger_state`)."""
-    with _reading(path) as reading:
-        if reading is None or reading[1] == 0:
-            return []
-        try:
-            return _records_since(reading[0], since)
-        except sqlite3.Error as err:
-            raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+    """`Ledger.records_since`, read without writing (see `_read_only`)."""
+    return _read_only(path, lambda db: _records_since(db, since), [])
 
 
 def passed_check(path: Path, what: str) -> str | None:
@@ -477,15 +461,14 @@ def passed_check(path: Path, what: str) -> str | None:
     Reads without writing: no ledger is created or migrated, so a run that stops on bad
     input still leaves nothing behind.
     """
+    def fingerprint(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT fingerprint FROM checks WHERE what = ?", (what,)).fetchone()
+        return None if row is None else str(row[0])
+
     try:
-        with _reading(path) as reading:
-            if reading is None:
-                return None
-            row = reading[0].execute("SELECT fingerprint FROM checks WHERE what = ?",
-                                     (what,)).fetchone()
-    except (InputError, sqlite3.Error):  # an older ledger without the table, or no database
+        return _read_only(path, fingerprint, None)
+    except InputError:  # an older ledger without the table, or no database at all
         return None
-    return None if row is None else str(row[0])
 
 
 @contextmanager
