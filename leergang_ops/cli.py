@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="report what is wrong in the workbook")
     validate.add_argument("path", type=Path, help=WORKBOOK_HELP)
     validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    validate.add_argument("--connect", action="store_true",
+                          help="also log in to the mail server and the bounce mailbox "
+                               "(nothing is sent or written)")
     _add_today(validate)
     validate.set_defaults(handler=_validate)
 
@@ -131,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
     schedule.add_argument("--at", type=_clock_time, default=time(7, 0),
                           help="local time HH:MM (default 07:00)")
     schedule.set_defaults(handler=_schedule)
+
+    retry = commands.add_parser("retry", help="clear a refusal or bounce for an address")
+    retry.add_argument("path", type=Path, help=WORKBOOK_HELP)
+    retry.add_argument("email", help="the address whose mails are due again")
+    retry.set_defaults(handler=_retry)
 
     importer = commands.add_parser("import", help="add registrations from a form export")
     importer.add_argument("path", type=Path, help=WORKBOOK_HELP)
@@ -203,7 +211,21 @@ def _validate(args: argparse.Namespace) -> int:
         _print_json(checked.findings)
     else:
         print(_report(args.path, checked))
-    return EXIT_FINDINGS if checked.has_errors else EXIT_OK
+    status = EXIT_FINDINGS if checked.has_errors else EXIT_OK
+    if args.connect:
+        status = max(status, _check_connections())
+    return status
+
+
+def _check_connections() -> int:
+    """Print one line per connection; the exit status the worst one calls for."""
+    from leergang_ops.jobs import check_connections
+
+    print("\nVerbindingen")
+    checks = check_connections(os.environ)
+    for check in checks:
+        print(f"  {'✓' if check.works else '✗'} {check.line}")
+    return max((c.status for c in checks), default=EXIT_OK)
 
 
 def _bare_finding(message: str) -> Finding:
@@ -252,14 +274,15 @@ def _run(args: argparse.Namespace) -> int:
 
     today, now = _clock(args)
     progress = _progress_bar if sys.stderr.isatty() and not args.dry_run else None
-    report = run(args.path, today, now, os.environ, dry_run=args.dry_run, progress=progress)
+    report = run(args.path, today, now, os.environ, dry_run=args.dry_run, progress=progress,
+                 clock=lambda: datetime.now(ZONE))
     if args.dry_run:
         _print_plan(report.planned)
         return EXIT_OK
     if progress:
         print(file=sys.stderr)
     for problem in report.problems:
-        log.warning("%s", problem)
+        print(f"leergang-ops: {problem}", file=sys.stderr)
     print(report.line())
     return EXIT_FINDINGS if report.delivery_failed else EXIT_OK
 
@@ -310,6 +333,15 @@ def _schedule(args: argparse.Namespace) -> int:
 
     return run_daily(job, args.at, last_run=lambda: last_run_day(args.path, os.environ),
                      now=lambda: datetime.now(ZONE).replace(tzinfo=None))
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from leergang_ops.jobs import retry
+
+    cleared = retry(args.path, args.email, os.environ)
+    print(f"Weigering voor {args.email} gewist: {cleared} mail(s) staan weer klaar voor de "
+          "volgende run.")
+    return EXIT_OK
 
 
 def _import(args: argparse.Namespace) -> int:

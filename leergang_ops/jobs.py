@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     from leergang_ops.importer import ImportReport
     from leergang_ops.mail.render import Attachment, Mail, Steps, Templates
+    from leergang_ops.mail.transport import DeliveryFault
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class RunReport:
     sent: int = 0
     failed: int = 0  # permanently refused
     deferred: int = 0  # retried at the next run
+    content_refused: int = 0  # of those, refused for their content (reported, not blamed)
     workbook_changed: bool = False
     problems: list[str] = field(default_factory=list)
 
@@ -107,7 +109,8 @@ class RunReport:
         return bool(self.failed or self.deferred)
 
     def line(self) -> str:
-        return f"sent {self.sent}, failed {self.failed}, deferred {self.deferred}"
+        return (f"verzonden {self.sent}, geweigerd {self.failed}, "
+                f"uitgesteld {self.deferred}")
 
 
 def templates_for(workbook: Path) -> Templates:
@@ -193,7 +196,10 @@ def tool_cells(course: Course, allocation: Allocation,
 def _melding(text: str, bounce: str | None) -> str:
     if not bounce:
         return text
-    notice = f"E-mailadres geweigerd door de mailserver ({bounce}); controleer het adres"
+    if bounce.startswith("mail kwam terug"):
+        notice = f"M{bounce[1:]}; controleer het adres"
+    else:
+        notice = f"E-mailadres geweigerd door de mailserver ({bounce}); controleer het adres"
     return f"{text}; {notice}" if text else notice
 
 
@@ -259,8 +265,13 @@ def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
 
 
 def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
-        dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> RunReport:
-    """`run`: flag, then send every mail that is due, then mirror the ledger into the workbook."""
+        dry_run: bool = False, progress: Callable[[int, int], None] | None = None,
+        clock: Callable[[], datetime] | None = None) -> RunReport:
+    """`run`: flag, then send every mail that is due, then mirror the ledger into the workbook.
+
+    `now` is the moment the job acts as of (`--today`); `clock` reads the real time for
+    each mail's `Date` header (default: `now`).
+    """
     from leergang_ops.mail.transport import SmtpConfig
 
     ensure_not_in_use(workbook)
@@ -276,7 +287,8 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
         report = RunReport(planned=checked.plan.intents)
         if fingerprint:
             ledger.record_check(TEMPLATES_CHECKED, fingerprint, now)
-        _deliver(workbook, checked, templates, ledger, today, now, env, report, progress)
+        _deliver(workbook, checked, templates, ledger, today, now, env, report, progress,
+                 clock)
         report.workbook_changed = write_tool_columns(
             workbook, checked.course, checked.allocation, ledger.state())
         ledger.record_run(now)
@@ -285,17 +297,17 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
 
 def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Ledger,
              today: date, now: datetime, env: Mapping[str, str], report: RunReport,
-             progress: Callable[[int, int], None] | None) -> None:
-    from leergang_ops.mail.transport import DeliveryFault, FaultKind, open_transport
+             progress: Callable[[int, int], None] | None,
+             clock: Callable[[], datetime] | None = None) -> None:
+    from leergang_ops.mail.transport import DeliveryFault, open_transport
 
     intents = checked.plan.intents
     if not intents:
         return
-    consecutive_temporary = 0
-    refused: set[str] = set()  # addresses the server refused in this run: no second try
     records = _all_records(ledger)
     ahead = _RenderedAhead(lambda intent: composing(intent, checked, templates, records, today,
-                                                    now))
+                                                    now, sent_at=clock() if clock else None))
+    batch = _Batch(ledger, today, now, report)
 
     def start(intent: MailIntent) -> None:
         """Record `sending` and make it durable, with the previous mail's `sent`.
@@ -310,11 +322,13 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
 
     with open_transport(env, workbook.parent / "outbox") as transport:
         for done, intent in enumerate(intents, start=1):
-            if consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
+            if batch.consecutive_temporary >= MAX_CONSECUTIVE_TEMPORARY:
                 report.deferred += len(intents) - done + 1
-                report.problems.append("mail server unreachable; the rest waits for the next run")
+                report.problems.append("de mailserver is niet bereikbaar; de overige mails "
+                                       "wachten op de volgende run")
                 break
-            if intent.recipient in refused:
+            if intent.recipient in batch.refused or intent.kind in batch.waiting_kinds:
+                batch.skipped(intent)
                 continue
             following = intents[done] if done < len(intents) else None
             try:
@@ -323,22 +337,147 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
                                meanwhile=ahead.prepare(following))
             except _SentAlready:
                 continue
+            except InputError:
+                batch.stop(intent)  # the server refuses us: nothing stays against anyone
+                raise
             except DeliveryFault as fault:
-                permanent = fault.kind == FaultKind.PERMANENT
-                reason = f"{fault.code} {fault.reason}" if fault.code else fault.reason
-                ledger.mark_failed(intent, now, permanent=permanent, reason=reason)
-                if permanent:
-                    refused.add(intent.recipient)
-                consecutive_temporary = 0 if permanent else consecutive_temporary + 1
-                report.failed += permanent
-                report.deferred += not permanent
-                report.problems.append(f"{intent.kind} to {intent.address}: {reason}")
+                batch.failed(intent, fault)
                 continue
-            consecutive_temporary = 0
+            batch.delivered(intent)
             ledger.mark_sent(intent, now, mail.message_id, _announced(checked, intent))
             report.sent += 1
             if progress:
                 progress(done, len(intents))
+        batch.settle()
+
+
+class _Batch:
+    """What one batch's refusals mean together (contract §3, mail/replies has the rules).
+
+    A refusal that may turn out to be about us (the same words for three recipients in a
+    row) is held back until the next outcome decides: it stands as an address refusal, or
+    the streak turns it and its likes into one configuration problem that blames nobody.
+    """
+
+    def __init__(self, ledger: Ledger, today: date, now: datetime, report: RunReport) -> None:
+        from leergang_ops.mail.replies import ContentStreak, RefusalStreak
+
+        self.ledger, self.today, self.now, self.report = ledger, today, now, report
+        self.consecutive_temporary = 0
+        self.refused: set[str] = set()  # recipients not to try again in this run
+        self.waiting_kinds: set[str] = set()  # kinds whose content keeps being refused
+        self.streak = RefusalStreak()
+        self.content = ContentStreak()
+        self.held: list[tuple[MailIntent, DeliveryFault]] = []
+
+    def delivered(self, intent: MailIntent) -> None:
+        self.consecutive_temporary = 0
+        self.settle()
+        self.content.delivered(intent.kind)
+
+    def skipped(self, intent: MailIntent) -> None:
+        """A mail not tried this run: its recipient was refused, or its kind waits."""
+        if intent.kind in self.waiting_kinds:
+            self.report.deferred += 1
+
+    def failed(self, intent: MailIntent, fault: DeliveryFault) -> None:
+        from leergang_ops.mail.replies import About
+
+        if fault.verdict.breaker_prone:
+            self.refused.add(intent.recipient)
+            self.held.append((intent, fault))
+            if self.streak.refused(fault.verdict, intent.recipient, intent.address):
+                self._streak_is_about_us(fault)
+            return
+        self.settle()
+        if fault.about is About.ADDRESS:
+            self._refused_for_good(intent, fault, "address")
+        elif fault.about is About.MAILBOX_FULL:
+            self._mailbox_full(intent, fault)
+        elif fault.about is About.CONTENT:
+            self._content_refused(intent, fault)
+        else:
+            self._not_now(intent, fault)
+
+    def settle(self) -> None:
+        """The held refusals stand: each is about its address."""
+        held, self.held = self.held, []
+        self.streak.broken()
+        for intent, fault in held:
+            self._refused_for_good(intent, fault, "address")
+
+    def stop(self, intent: MailIntent) -> None:
+        """The run stops on a configuration problem: take back what this batch begun."""
+        for held, _ in self.held:
+            self.ledger.undo_begin(held)
+        self.held = []
+        self.ledger.undo_begin(intent)
+
+    def _streak_is_about_us(self, fault: DeliveryFault) -> None:
+        from leergang_ops.mail.replies import configuration_hint
+
+        last, _ = self.held[-1]
+        self.stop(last)
+        reply = fault.verdict.reply
+        raise InputError(
+            f"De mailserver weigerde drie verschillende adressen na elkaar met dezelfde "
+            f"melding bij {reply.step}: \"{reply}\". Dat ligt niet aan de adressen: "
+            f"{configuration_hint(fault.verdict)}. Er is niets bij een deelnemer genoteerd; "
+            "alle mails blijven klaarstaan voor de volgende run.") from fault
+
+    def _refused_for_good(self, intent: MailIntent, fault: DeliveryFault, about: str) -> None:
+        reason = _reason(fault)
+        self.ledger.mark_failed(intent, self.now, permanent=True, reason=reason, about=about)
+        self.refused.add(intent.recipient)
+        self.consecutive_temporary = 0
+        self.report.failed += 1
+        self.report.problems.append(f"{intent.kind} aan {intent.address} geweigerd: {reason}")
+
+    def _mailbox_full(self, intent: MailIntent, fault: DeliveryFault) -> None:
+        from leergang_ops.mail.replies import MAILBOX_FULL_RUNS
+
+        runs = self.ledger.count_full_mailbox(intent.recipient, self.today.isoformat())
+        self.refused.add(intent.recipient)  # the next mail to it would find it full too
+        if runs >= MAILBOX_FULL_RUNS:
+            self._refused_for_good(intent, fault, "mailbox-full")
+            return
+        reason = f"{_reason(fault)} (mailbox vol, run {runs} van {MAILBOX_FULL_RUNS})"
+        self.ledger.mark_failed(intent, self.now, permanent=False, reason=reason,
+                                about="mailbox-full")
+        self.report.deferred += 1
+        self.report.problems.append(f"{intent.kind} aan {intent.address}: {reason}; wordt bij "
+                                    "de volgende run opnieuw geprobeerd")
+
+    def _content_refused(self, intent: MailIntent, fault: DeliveryFault) -> None:
+        reason = _reason(fault)
+        self.ledger.mark_failed(intent, self.now, permanent=False, reason=reason,
+                                about="content")
+        self.consecutive_temporary = 0
+        self.report.deferred += 1
+        self.report.content_refused += 1
+        self.report.problems.append(
+            f"{intent.kind} aan {intent.address}: inhoud geweigerd door de mailserver "
+            f"({reason}); dit ligt niet aan het adres, de mail wordt bij de volgende run "
+            "opnieuw geprobeerd")
+        if self.content.refused(intent.kind):
+            self.waiting_kinds.add(intent.kind)
+            self.report.problems.append(
+                f"{intent.kind}: drie keer na elkaar inhoud geweigerd; de overige mails van "
+                "deze soort wachten op de volgende run")
+
+    def _not_now(self, intent: MailIntent, fault: DeliveryFault) -> None:
+        if not fault.data_sent:
+            self.ledger.mark_failed(intent, self.now, permanent=False, reason=_reason(fault),
+                                    about="moment")
+        # else: left `sending`, since it may have arrived; the next run says so and resends
+        self.consecutive_temporary += 1
+        self.report.deferred += 1
+        self.report.problems.append(f"{intent.kind} aan {intent.address} nu niet afgeleverd "
+                                    f"({_reason(fault)}); volgende run opnieuw")
+
+
+def _reason(fault: DeliveryFault) -> str:
+    return f"{fault.code} {fault.reason}" if fault.code else fault.reason
 
 
 class _SentAlready(Exception):
@@ -413,7 +552,7 @@ def compose(intent: MailIntent, checked: Checked, templates: Templates, records:
 
 
 def composing(intent: MailIntent, checked: Checked, templates: Templates, records: Records,
-              today: date, now: datetime) -> Steps[Message]:
+              today: date, now: datetime, *, sent_at: datetime | None = None) -> Steps[Message]:
     """`compose` in steps (see `render.rendering`)."""
     from leergang_ops.mail.render import rendering
 
@@ -424,7 +563,7 @@ def composing(intent: MailIntent, checked: Checked, templates: Templates, record
         attachments.append(attachment)
     return (yield from rendering(intent, checked.course, templates, now=now,
                                  sequences=checked.plan.sequences, attachments=attachments,
-                                 context=context))
+                                 context=context, sent_at=sent_at))
 
 
 def summary_attachment(checked: Checked, records: Sequence[SentRecord],
@@ -540,6 +679,70 @@ def last_run_day(workbook: Path, env: Mapping[str, str]) -> date | None:
         last = ledger.last_run()
     return last.date() if last else None
 
+
+
+def retry(workbook: Path, email: str, env: Mapping[str, str]) -> int:
+    """`retry`: clear the refusals and bounces recorded for `email`; the number cleared."""
+    from leergang_ops.model import normalise_email
+
+    path = ledger_path(workbook, env)
+    recipient = normalise_email(email)
+    if not path.exists():
+        raise InputError(f"Er is geen verzendlogboek ({path}): voor {email} is niets "
+                         "genoteerd.")
+    with run_lock(path), Ledger(path) as ledger:
+        cleared = ledger.retry(recipient)
+    if not cleared:
+        raise InputError(f"Voor {email} is geen weigering of teruggekomen mail genoteerd; "
+                         "er is niets veranderd. (Een adres dat in de werkmap is verbeterd, "
+                         "krijgt zijn mails vanzelf.)")
+    return cleared
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """One line of `validate --connect`: a connection and whether it works."""
+
+    line: str
+    works: bool
+    status: int = 0  # the exit status it calls for: 2 configuration, 1 unreachable
+
+
+def check_connections(env: Mapping[str, str]) -> list[ConnectionCheck]:
+    """`validate --connect`: log in to the mail server and the bounce mailbox, send nothing."""
+    from leergang_ops.mail.transport import SmtpConfig, SmtpTransport
+
+    checks = []
+    config = SmtpConfig.from_env(env)
+    if config is None:
+        checks.append(ConnectionCheck("SMTP: geen server ingesteld (LEERGANG_SMTP_HOST); "
+                                      "mails gaan naar de outbox-map", True))
+    else:
+        checks.append(_connection(lambda: SmtpTransport(config).check(), f"SMTP {config.where}"))
+    checks.append(_imap_check(env))
+    return checks
+
+
+def _imap_check(env: Mapping[str, str]) -> ConnectionCheck:
+    from leergang_ops.mail import bounces
+
+    config = bounces.ImapConfig.from_env(env)
+    if config is None:
+        return ConnectionCheck("IMAP: geen postbus ingesteld (LEERGANG_IMAP_HOST); "
+                               "teruggekomen mail wordt niet gelezen", True)
+    return _connection(lambda: bounces.check_connection(config),
+                       f"IMAP {config.host}:{config.port}")
+
+
+def _connection(attempt: Callable[[], str], what: str) -> ConnectionCheck:
+    from leergang_ops.errors import DeliveryError
+
+    try:
+        return ConnectionCheck(attempt(), True)
+    except InputError as err:
+        return ConnectionCheck(f"{what}: werkt niet — {err}", False, 2)
+    except DeliveryError as err:
+        return ConnectionCheck(f"{what}: niet bereikbaar — {err}", False, 1)
 
 
 def import_registrations(workbook: Path, export: Path, mapping: Mapping[str, str],

@@ -20,9 +20,9 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -87,20 +87,54 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at TEXT NOT NULL
         )""",
     ),
+    (
+        # What a refusal was about (mail/replies.About, or 'bounce'): decides its wording.
+        "ALTER TABLE mails ADD COLUMN about TEXT NOT NULL DEFAULT ''",
+        # Runs that found a recipient's mailbox full: permanent on the third.
+        """CREATE TABLE mailbox_full (
+            recipient TEXT PRIMARY KEY,
+            runs INTEGER NOT NULL,
+            last_day TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        # The bounce mailbox's messages looked at, by folder, UIDVALIDITY and UID: once each.
+        """CREATE TABLE mailbox_seen (
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            PRIMARY KEY (folder, uidvalidity, uid)
+        ) WITHOUT ROWID""",
+        # Bounces that blame nobody (policy, content) or match none of our mails ("mogelijk").
+        """CREATE TABLE bounce_reports (
+            address TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            about TEXT NOT NULL,
+            diagnostic TEXT NOT NULL,
+            arrived TEXT NOT NULL,
+            matched INTEGER NOT NULL,
+            PRIMARY KEY (address, kind, status, arrived)
+        ) WITHOUT ROWID""",
+        # Facts about the course the ledger keeps for when the workbook cannot be read.
+        """CREATE TABLE facts (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 TEMPLATES_CHECKED = "templates"  # `checks` row: the mail templates passed Templates.check
 
 _UPSERT_MAIL = """
     INSERT INTO mails (kind, recipient, scope, address, name, status, at, at_epoch, attempts,
-                       message_id, detail)
+                       message_id, detail, about)
     VALUES (:kind, :recipient, :scope, :address, :name, :status, :at, :at_epoch, :attempts,
-            :message_id, :detail)
+            :message_id, :detail, :about)
     ON CONFLICT (kind, recipient, scope) DO UPDATE SET
         address = excluded.address, name = excluded.name, status = excluded.status,
         at = excluded.at, at_epoch = excluded.at_epoch,
         attempts = mails.attempts + excluded.attempts,
-        message_id = excluded.message_id, detail = excluded.detail
+        message_id = excluded.message_id, detail = excluded.detail, about = excluded.about
     WHERE mails.status != 'sent'
 """
 
@@ -129,6 +163,7 @@ class Ledger:
         self._pending = False  # an open write transaction waits for `commit`
         self._sent: list[_SentRecord] = []  # `mark_sent` records that `commit` writes first
         self._interrupted: set[tuple[str, str, str]] | None = None
+        self._prior: dict[tuple[str, str, str], list[Any]] = {}  # rows not sent, at the start
         self._versions: dict[int, tuple[str, int]] = {}  # meeting versions written here
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,11 +302,33 @@ class Ledger:
         return True
 
     def _left_sending(self) -> set[tuple[str, str, str]]:
-        """The keys an earlier, interrupted run left `sending` (read once)."""
+        """The keys an earlier, interrupted run left `sending` (read once, with the others
+        not sent, which `undo_begin` restores)."""
         if self._interrupted is None:
-            self._interrupted = set(self._rows(
-                "SELECT kind, recipient, scope FROM mails WHERE status = 'sending'"))
+            self._prior = {(k, r, s): rest for k, r, s, *rest in self._rows(
+                "SELECT kind, recipient, scope, status, at, at_epoch, attempts, detail, about "
+                "FROM mails WHERE status != 'sent'")}
+            self._interrupted = {key for key, rest in self._prior.items()
+                                 if rest[0] == "sending"}
         return self._interrupted
+
+    def undo_begin(self, intent: MailIntent) -> None:
+        """Take back a `begin` whose mail was never sent: the row is as it was before.
+
+        For a refusal that blames nobody (a configuration problem found at RCPT, say): the
+        mail stays due, and no "may have delivered" warning follows it.
+        """
+        self._left_sending()
+        prior = self._prior.get(intent.key)
+        kind, recipient, scope = intent.key
+        with self._transaction() as db:
+            if prior is None:
+                db.execute("DELETE FROM mails WHERE kind = ? AND recipient = ? AND scope = ? "
+                           "AND status = 'sending'", (kind, recipient, scope))
+            else:
+                db.execute("UPDATE mails SET status = ?, at = ?, at_epoch = ?, attempts = ?, "
+                           "detail = ?, about = ? WHERE kind = ? AND recipient = ? AND "
+                           "scope = ? AND status = 'sending'", (*prior, kind, recipient, scope))
 
     def mark_sent(
         self,
@@ -318,11 +375,107 @@ class Ledger:
                 (nr, details, sequence, stamp))
 
     def mark_failed(self, intent: MailIntent, at: datetime, *, permanent: bool,
-                    reason: str) -> None:
-        """Record `deferred` (retried next run) or `bounced` (not retried for this address)."""
+                    reason: str, about: str = "") -> None:
+        """Record `deferred` (retried next run) or `bounced` (not retried for this address).
+
+        `about` is what the refusal was about (mail/replies.About): the summary words it.
+        """
         status = "bounced" if permanent else "deferred"
         with self._transaction() as db:
-            db.execute(_UPSERT_MAIL, _mail_row(intent, status, at, detail=reason))
+            db.execute(_UPSERT_MAIL, _mail_row(intent, status, at, detail=reason, about=about))
+
+    def count_full_mailbox(self, recipient: str, day: str) -> int:
+        """Note a run that found `recipient`'s mailbox full; the number of such runs."""
+        with self._transaction() as db:
+            db.execute("""INSERT INTO mailbox_full VALUES (?, 1, ?)
+                          ON CONFLICT (recipient) DO UPDATE SET runs = runs + 1, last_day = ?
+                          WHERE last_day != ?""", (recipient, day, day, day))
+            row = db.execute("SELECT runs FROM mailbox_full WHERE recipient = ?",
+                             (recipient,)).fetchone()
+        return int(row[0])
+
+    def retry(self, recipient: str) -> int:
+        """Clear every refusal and bounce recorded for `recipient`: its mails are due again.
+
+        Returns how many mails were cleared (0: nothing was recorded against it).
+        """
+        with self._transaction() as db:
+            cleared = db.execute("DELETE FROM mails WHERE recipient = ? AND status = 'bounced'",
+                                 (recipient,)).rowcount
+            db.execute("DELETE FROM mailbox_full WHERE recipient = ?", (recipient,))
+        return int(cleared)
+
+    def seen_messages(self, folder: str) -> set[tuple[int, int]]:
+        """The bounce mailbox's messages already looked at: (UIDVALIDITY, UID)."""
+        self.commit()
+        return set(self._rows("SELECT uidvalidity, uid FROM mailbox_seen WHERE folder = ?",
+                              folder))
+
+    def record_seen(self, folder: str, messages: Iterable[tuple[int, int]]) -> None:
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO mailbox_seen VALUES (?, ?, ?)",
+                           [(folder, v, u) for v, u in messages])
+
+    def find_sent(self, message_id: str, kind: str, address: str,
+                  before: datetime) -> tuple[str, str, str] | None:
+        """The key of our mail a bounce returns: by Message-ID, else by kind and address.
+
+        By kind and address, the newest such mail sent before the bounce arrived.
+        """
+        self.commit()
+        if message_id:
+            row = self._db.execute("SELECT kind, recipient, scope FROM mails WHERE "
+                                   "message_id = ? AND status = 'sent'", (message_id,)).fetchone()
+            if row is not None:
+                return (str(row[0]), str(row[1]), str(row[2]))
+        if kind:
+            row = self._db.execute(
+                "SELECT kind, recipient, scope FROM mails WHERE kind = ? AND address = ? "
+                "COLLATE NOCASE AND status = 'sent' AND at_epoch <= ? ORDER BY at_epoch DESC "
+                "LIMIT 1", (kind, address, before.timestamp())).fetchone()
+            if row is not None:
+                return (str(row[0]), str(row[1]), str(row[2]))
+        return None
+
+    def mark_bounced(self, key: tuple[str, str, str], at: datetime, *, permanent: bool,
+                     reason: str) -> None:
+        """A sent mail came back: `bounced` (address) or `deferred` (full mailbox: due again)."""
+        status = "bounced" if permanent else "deferred"
+        stamp, epoch = _moment(at)
+        with self._transaction() as db:
+            db.execute("UPDATE mails SET status = ?, detail = ?, about = 'bounce', at = ?, "
+                       "at_epoch = ? WHERE kind = ? AND recipient = ? AND scope = ?",
+                       (status, reason, stamp, epoch, *key))
+
+    def report_bounce(self, address: str, kind: str, status: str, about: str,
+                      diagnostic: str, arrived: datetime, *, matched: bool) -> None:
+        """Keep a bounce that blames nobody, or matches none of our mails, for the summary."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO bounce_reports VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (address, kind, status, about, diagnostic, arrived.isoformat(),
+                        int(matched)))
+
+    def bounce_reports(self) -> list[tuple[str, str, str, str, str, datetime, bool]]:
+        self.commit()
+        return [(a, k, s, ab, d, datetime.fromisoformat(t), bool(m)) for a, k, s, ab, d, t, m
+                in self._rows("SELECT * FROM bounce_reports ORDER BY arrived")]
+
+    def first_mail(self) -> datetime | None:
+        """When the course's first mail was recorded (bounces are looked for since then)."""
+        self.commit()
+        row = self._db.execute("SELECT MIN(at_epoch) FROM mails").fetchone()
+        return None if row is None or row[0] is None else datetime.fromtimestamp(row[0], UTC)
+
+    def remember(self, name: str, value: str, at: datetime) -> None:
+        """Keep a fact (e.g. the contact person's address) for when the workbook is unreadable."""
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?)",
+                       (name, value, at.isoformat()))
+
+    def fact(self, name: str) -> str | None:
+        self.commit()
+        row = self._db.execute("SELECT value FROM facts WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
 
     def records_since(self, since: datetime) -> list[SentRecord]:
         """Return every ledger row whose latest change is at or after `since`, oldest first."""
@@ -348,14 +501,14 @@ class Ledger:
 
 
 def _mail_row(intent: MailIntent, status: str, at: datetime, *, attempts: int = 0,
-              message_id: str = "", detail: str = "") -> dict[str, object]:
+              message_id: str = "", detail: str = "", about: str = "") -> dict[str, object]:
     """Return the named parameters of `_UPSERT_MAIL` for one intent."""
     kind, recipient, scope = intent.key
     stamp, epoch = _moment(at)
     return {"kind": kind, "recipient": recipient, "scope": scope,
             "address": intent.address, "name": intent.name, "status": status,
             "at": stamp, "at_epoch": epoch, "attempts": attempts,
-            "message_id": message_id, "detail": detail}
+            "message_id": message_id, "detail": detail, "about": about}
 
 
 @lru_cache(maxsize=8)

@@ -8,6 +8,9 @@
         smtp_server.fail_next(451)                 # next DATA gets 451, once
         smtp_server.reject("x@example.nl", 550)    # RCPT TO for that address gets 550
         smtp_server.drop_on_data(2)                # close the connection at the 2nd DATA
+        smtp_server.refuse("RCPT", "554 5.7.1 <x>: Relay access denied")  # a real reply,
+        smtp_server.refuse("DATA", "550 5.7.1 spam", address="x@example.nl", times=1)
+                                                   # at EHLO, MAIL, RCPT or after DATA
         smtp_server.users["user"] = "secret"       # AUTH LOGIN/PLAIN
         smtp_server.tokens["user"] = "tok"         # AUTH XOAUTH2
         ...
@@ -69,11 +72,48 @@ class RecordingHandler:
         self.drop_at: set[int] = set()
         self.data_count = 0
         self.connections = 0
+        # step → [address (None: any) → reply, times left (None: always)]
+        self.script: dict[str, list[list[Any]]] = {}
+        self.commands: list[str] = []  # MAIL, RCPT, DATA and AUTH as they arrived
+
+    def scripted(self, step: str, address: str | None) -> str | None:
+        """The scripted reply for this step (and recipient), counting it down."""
+        with self.lock:
+            for entry in self.script.get(step, []):
+                wanted, reply, times = entry
+                if wanted is not None and (address or "").lower() != wanted:
+                    continue
+                if times is not None:
+                    if times <= 0:
+                        continue
+                    entry[2] = times - 1
+                return str(reply)
+        return None
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        reply = self.scripted("EHLO", None)
+        return [reply] if reply else responses
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        self.commands.append("MAIL")
+        reply = self.scripted("MAIL", address)
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         rcpt_options: list[str],
     ) -> str:
+        self.commands.append("RCPT")
+        reply = self.scripted("RCPT", address)
+        if reply:
+            return reply
         code = self.rejected.get(address.lower())
         if code is not None:
             enhanced = "5.1.1" if code >= 500 else "4.2.1"
@@ -82,6 +122,10 @@ class RecordingHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.commands.append("DATA")
+        reply = self.scripted("DATA", envelope.rcpt_tos[0] if envelope.rcpt_tos else None)
+        if reply:
+            return reply
         with self.lock:
             self.data_count += 1
             count = self.data_count
@@ -115,6 +159,7 @@ class RecordingHandler:
         """LOGIN and PLAIN against `users`."""
         assert isinstance(auth_data, LoginPassword)
         user, password = auth_data.login.decode(), auth_data.password.decode()
+        self.commands.append(f"AUTH {mechanism}")
         ok = user in self.users and self.users[user] == password
         (self.logins if ok else self.failed_logins).append((mechanism, user))
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
@@ -211,6 +256,21 @@ class SmtpServer:
     def reject(self, address: str, code: int = 550) -> None:
         """Refuse `address` at RCPT TO with `code`."""
         self.handler.rejected[address.lower()] = code
+
+    def refuse(self, step: str, reply: str, *, address: str | None = None,
+               times: int | None = None) -> None:
+        """Answer `step` (EHLO, MAIL, RCPT, or DATA: after the content) with `reply`.
+
+        Only for `address` when given (the recipient; at MAIL the sender), `times` times
+        when given. Use the real servers' replies: tests/data/server_replies.md.
+        """
+        self.handler.script.setdefault(step, []).append(
+            [address.lower() if address else None, reply, times])
+
+    def lift(self) -> None:
+        """The operator fixed the server: no more scripted refusals."""
+        with self.handler.lock:
+            self.handler.script.clear()
 
     def drop_on_data(self, *numbers: int) -> None:
         """Close the connection, without a reply, at the Nth DATA command (1-based, overall)."""

@@ -152,12 +152,12 @@ def test_run_writes_mails_to_the_outbox_once(make_workbook: Build,
     path = four_from_utrecht(make_workbook)
     assert main(["run", str(path), "--today", "2021-10-05"]) == 0
     # three confirmations, one waiting-list notice and the week's overview
-    assert capsys.readouterr().out.strip() == "sent 5, failed 0, deferred 0"
+    assert capsys.readouterr().out.strip() == "verzonden 5, geweigerd 0, uitgesteld 0"
     outbox = path.parent / "outbox"
     kinds = sorted(f.name.split("-")[0] for f in outbox.glob("*.eml"))
     assert kinds == ["bevestiging"] * 3 + ["overzicht", "wachtlijst"]
     assert main(["run", str(path), "--today", "2021-10-05"]) == 0
-    assert capsys.readouterr().out.strip() == "sent 0, failed 0, deferred 0"
+    assert capsys.readouterr().out.strip() == "verzonden 0, geweigerd 0, uitgesteld 0"
     assert len(list(outbox.glob("*.eml"))) == 5
 
 

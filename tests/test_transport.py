@@ -20,6 +20,7 @@ from leergang_ops.errors import InputError
 from leergang_ops.mail import transport as transport_module
 from leergang_ops.mail.ics import ZONE
 from leergang_ops.mail.render import Mail, Templates, render, sample_course
+from leergang_ops.mail.replies import About, Step
 from leergang_ops.mail.transport import (
     DeliveryFault,
     FaultKind,
@@ -28,6 +29,7 @@ from leergang_ops.mail.transport import (
     SmtpTransport,
     classify,
     dot_stuffed,
+    fault_from,
     open_transport,
 )
 from leergang_ops.model import MailIntent, MailKind
@@ -438,13 +440,18 @@ def test_starttls_with_a_trusted_certificate_delivers(
      FaultKind.TEMPORARY),
     (smtplib.SMTPRecipientsRefused({"a@example.nl": (550, b"5.1.1 unknown")}),
      FaultKind.PERMANENT),
-    (smtplib.SMTPDataError(554, b"5.7.1 rejected"), FaultKind.PERMANENT),
-    (smtplib.SMTPResponseException(552, b"5.2.2 mailbox full"), FaultKind.PERMANENT),
-    (DeliveryFault(FaultKind.PERMANENT, 550, "x"), FaultKind.PERMANENT),
+    # Refused at RCPT, only an address refusal is permanent (mail/replies has the rules).
+    (smtplib.SMTPResponseException(552, b"5.2.2 mailbox full"), FaultKind.TEMPORARY),
+    (smtplib.SMTPResponseException(554, b"5.7.1 Relay access denied"), FaultKind.TEMPORARY),
     (smtplib.SMTPException("something else"), FaultKind.TEMPORARY),
 ])
-def test_classify(error: BaseException, kind: FaultKind) -> None:
-    assert classify(error) is kind
+def test_classify_at_rcpt(error: BaseException, kind: FaultKind) -> None:
+    assert classify(error, Step.RCPT) is kind
+
+
+def test_content_refused_after_data_is_not_permanent() -> None:
+    fault = fault_from(smtplib.SMTPDataError(554, b"5.7.1 rejected"), Step.MESSAGE)
+    assert (fault.kind, fault.about) == (FaultKind.TEMPORARY, About.CONTENT)
 
 
 # --- the outbox ----------------------------------------------------------------------

@@ -436,11 +436,14 @@ def rendering(
     sequences: Mapping[int, int] | None = None,
     attachments: Sequence[Attachment] = (),
     context: Mapping[str, object] | None = None,
+    sent_at: datetime | None = None,
 ) -> Steps[Message]:
     """`render` in a few steps of a fraction of a millisecond each.
 
     A batch sends each mail while it renders the next, in the pauses where the mail server
-    is busy answering (see `SmtpTransport.send`); `finish` runs it in one go.
+    is busy answering (see `SmtpTransport.send`); `finish` runs it in one go. `now` is the
+    moment the job acts as of (what is "in 6 days"); `sent_at`, the real moment of sending,
+    goes into the `Date` header (a date in the past costs spam points): default `now`.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -466,7 +469,7 @@ def rendering(
     if parts:
         del body["MIME-Version"]
         message = _Multipart("mixed", [body, *parts])
-    _set_headers(message, intent, course.settings, subject, now)
+    _set_headers(message, intent, course.settings, subject, sent_at or now)
     return message
 
 

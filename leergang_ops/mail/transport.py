@@ -30,6 +30,14 @@ from typing import Self
 
 from leergang_ops.errors import DeliveryError, InputError
 from leergang_ops.mail.render import Mail
+from leergang_ops.mail.replies import (
+    About,
+    Reply,
+    Step,
+    Verdict,
+    configuration_hint,
+    judge,
+)
 from leergang_ops.model import MailIntent
 
 log = logging.getLogger(__name__)
@@ -135,59 +143,85 @@ class FaultKind(StrEnum):
 
 
 class DeliveryFault(DeliveryError):
-    """One mail was not delivered: `kind` says whether trying again can help."""
+    """One mail was not delivered; `verdict` says what the refusal was about (mail/replies)."""
 
-    def __init__(self, kind: FaultKind, code: int | None, reason: str) -> None:
-        super().__init__(f"{code} {reason}" if code else reason)
-        self.kind = kind
-        self.code = code
-        self.reason = reason  # the server's reply or what failed; never a secret
+    def __init__(self, verdict: Verdict, *, data_sent: bool = False) -> None:
+        super().__init__(str(verdict.reply))
+        self.verdict = verdict
+        self.data_sent = data_sent  # the message went out: it may have arrived after all
+
+    @property
+    def about(self) -> About:
+        return self.verdict.about
+
+    @property
+    def kind(self) -> FaultKind:
+        """Only an address refusal is permanent; everything else stays due."""
+        return FaultKind.PERMANENT if self.about is About.ADDRESS else FaultKind.TEMPORARY
+
+    @property
+    def code(self) -> int | None:
+        return self.verdict.reply.code
+
+    @property
+    def reason(self) -> str:
+        """The server's reply or what failed; never a secret."""
+        return self.verdict.reply.text
+
+    @property
+    def step(self) -> Step:
+        return self.verdict.reply.step
 
 
-def classify(error: BaseException) -> FaultKind:
-    """Retry or give up? 5xx replies are permanent (for that address); all else is temporary.
+class ServerRefusesUs(InputError):
+    """The server refused our account, sender or relay: a configuration problem (exit 2)."""
 
-    Temporary: connection refused or lost, timeouts, TLS hiccups, 421 (server closing),
-    432 (Microsoft's "slow down") and every other 4xx. When in doubt: temporary, so a mail
-    is retried at the next run rather than silently dropped.
-    """
-    if isinstance(error, DeliveryFault):
-        return error.kind
-    code = reply_code(error)
-    if code is not None and 500 <= code <= 599:
-        return FaultKind.PERMANENT
-    return FaultKind.TEMPORARY
+    def __init__(self, where: str, verdict: Verdict) -> None:
+        reply = verdict.reply
+        super().__init__(
+            f"De mailserver {where} weigert de verzending bij {reply.step}: \"{reply}\". "
+            f"Dit ligt niet aan de deelnemers: {configuration_hint(verdict)}. Er is niets "
+            "verstuurd en niets bij een deelnemer genoteerd; alle mails blijven klaarstaan "
+            "voor de volgende run.")
+        self.verdict = verdict
 
 
-def reply_code(error: BaseException) -> int | None:
-    """The SMTP reply code an error carries (the worst one for refused recipients)."""
+def reply_of(error: BaseException, step: Step) -> Reply:
+    """The server's reply carried by an SMTP or network error, at `step`."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in error.recipients.values()]
-        return max(codes, default=None)
+        if not error.recipients:
+            return Reply(None, "recipient refused", step)
+        code, refusal = max(error.recipients.values())
+        return Reply(code, _text(refusal), step)
     if isinstance(error, smtplib.SMTPResponseException) and error.smtp_code > 0:
-        return int(error.smtp_code)
-    return None
+        return Reply(int(error.smtp_code), _text(error.smtp_error), step)
+    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return Reply(None, what, step)
 
 
-def fault_from(error: BaseException) -> DeliveryFault:
-    """The DeliveryFault for an SMTP or network error, with the server's reply."""
+def fault_from(error: BaseException, step: Step = Step.CONNECT) -> DeliveryFault:
+    """The DeliveryFault for an SMTP or network error, judged by the rules."""
     if isinstance(error, DeliveryFault):
         return error
-    return DeliveryFault(classify(error), reply_code(error), _reason(error))
+    return DeliveryFault(judge(reply_of(error, step)))
 
 
-def _reason(error: BaseException) -> str:
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        replies = [_text(reply) for _, reply in error.recipients.values()]
-        return "; ".join(replies) or "recipient refused"
-    if isinstance(error, smtplib.SMTPResponseException):
-        return _text(error.smtp_error)
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+def classify(error: BaseException, step: Step = Step.RCPT) -> FaultKind:
+    """Retry or give up, for an error at `step`: see mail/replies for the rules."""
+    return fault_from(error, step).kind
 
 
 def _text(reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     return " ".join(text.split())
+
+
+class _Refused(Exception):
+    """A reply other than the one the step wants, with the step it came at."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(str(reply))
+        self.reply = reply
 
 
 # --- the outbox ----------------------------------------------------------------------
@@ -231,8 +265,8 @@ class Outbox:
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(target, mail.data)
         except OSError as err:
-            raise DeliveryFault(FaultKind.TEMPORARY, None, f"{target}: {err.strerror or err}") \
-                from err
+            raise DeliveryFault(judge(Reply(None, f"{target}: {err.strerror or err}",
+                                            Step.MESSAGE))) from err
         finally:
             pauses.finish()
         log.info("Wrote %s mail for %s to %s", intent.kind, intent.recipient, target)
@@ -288,8 +322,9 @@ class SmtpTransport:
         self._context = ssl_context
         self._smtp: smtplib.SMTP | None = None
         self._next_slot: float | None = None
-        self._connect_failed = False
         self._unreachable: DeliveryFault | None = None
+        self._step = Step.CONNECT  # where the current transaction is
+        self.data_sent = False  # whether the current message went out (it may have arrived)
 
     def __enter__(self) -> Self:
         return self
@@ -312,94 +347,111 @@ class SmtpTransport:
 
     def send(self, mail: Mail, intent: MailIntent, *, durable: Callable[[], None] | None = None,
              meanwhile: Iterator[object] | None = None) -> None:
-        """Deliver one message to `intent.address`, or raise DeliveryFault.
+        """Deliver one message to `intent.address`, or raise DeliveryFault / ServerRefusesUs.
 
         Most of an SMTP transaction is waiting for the server's replies; `send` fills those
         pauses. `durable` is called in the first one, right after MAIL FROM went out and
         before anything the server could accept: the ledger records `sending` and commits
         there, so the statements and the disk's sync cost no time of their own. If it
-        raises, the transaction is reset, nothing is sent and its exception propagates.
+        raises, the transaction is reset, nothing is sent and its exception propagates. When
+        the transaction fails before MAIL FROM (no connection, TLS, login), `durable` is
+        never called: nothing was begun, so nothing is left `sending`.
         `meanwhile` (CPU work in small steps, such as rendering the next mail) is stepped
         once while the server answers RCPT TO and run to its end while it takes in the
         message (the longest wait), in any case before `send` returns or raises; it must
-        not raise. (A pause given more work than the server's answer takes only delays the
-        batch: measured, the sync alone fills the first pause, and DATA is answered at
-        once.)
+        not raise.
+
+        A raised DeliveryFault says in `data_sent` whether the message itself went out (a
+        connection lost after that may have delivered it).
         """
         if self._unreachable is not None:
-            if durable is not None:
-                durable()
-            raise DeliveryFault(FaultKind.TEMPORARY, self._unreachable.code,
-                                self._unreachable.reason)
+            raise DeliveryFault(self._unreachable.verdict)
         pauses = _Pauses(durable, meanwhile)
         try:
             self._deliver(mail.sender, intent, mail.data, pauses)
         finally:
-            pauses.finish()
+            pauses.finish(begin=False)
 
     def _deliver(self, sender: str, intent: MailIntent, data: bytes, pauses: _Pauses) -> None:
         for attempt in range(self.retries + 1):
             self._pace()
+            self._step, self.data_sent = Step.CONNECT, False
             try:
                 self._transaction(sender, intent.address, data, pauses)
+            except _Refused as refused:
+                verdict = judge(refused.reply)
             except (smtplib.SMTPException, OSError) as err:
-                fault = fault_from(err)
-                if self._connect_failed and fault.kind is FaultKind.PERMANENT:
-                    # A 5xx greeting or EHLO refusal is about us, not about this address.
-                    fault = DeliveryFault(FaultKind.TEMPORARY, fault.code, fault.reason)
-                if fault.kind is FaultKind.PERMANENT:
-                    log.warning("Permanent fault for %s mail to %s at %s: %s", intent.kind,
-                                intent.recipient, self.config.where, fault)
-                    raise fault from err
-                self.close()
-                if attempt == self.retries:
-                    self._give_up(fault)
-                    raise fault from err
-                delay = self.backoff * 2**attempt
-                log.warning("Temporary fault for %s mail to %s at %s (attempt %d of %d): %s; "
-                            "retrying in %.1fs", intent.kind, intent.recipient,
-                            self.config.where, attempt + 1, self.retries + 1, fault, delay)
-                self._sleep(delay)
+                verdict = judge(reply_of(err, self._step))
             else:
                 log.info("Sent %s mail to %s", intent.kind, intent.recipient)
                 return
+            if verdict.about is About.CONFIGURATION:
+                log.error("SMTP server %s refuses us at %s: %s", self.config.where,
+                          verdict.reply.step, verdict.reply)
+                self.close()
+                raise ServerRefusesUs(self.config.where, verdict)
+            fault = DeliveryFault(verdict, data_sent=self.data_sent)
+            if verdict.about is not About.MOMENT:
+                log.warning("%s mail to %s refused (%s) at %s: %s", intent.kind,
+                            intent.recipient, verdict.about, self.config.where, verdict.reply)
+                raise fault
+            self.close()
+            if attempt == self.retries or self._step is Step.AUTH:
+                # A login is tried once per run: accounts lock after repeated failures.
+                self._give_up(fault)
+                raise fault
+            delay = self.backoff * 2**attempt
+            log.warning("Temporary fault for %s mail to %s at %s (attempt %d of %d): %s; "
+                        "retrying in %.1fs", intent.kind, intent.recipient,
+                        self.config.where, attempt + 1, self.retries + 1, verdict.reply, delay)
+            self._sleep(delay)
 
     def _transaction(self, sender: str, address: str, data: bytes, pauses: _Pauses) -> None:
         """One SMTP transaction, as `smtplib.SMTP.sendmail` does it for one recipient.
 
-        Each command is sent, then `pauses` fills the wait, then the reply is read. A
-        refused recipient raises SMTPRecipientsRefused.
+        Each command is sent, then `pauses` fills the wait, then the reply is read. A reply
+        that is not the one wanted raises _Refused with the step it came at.
         """
         smtp = self._connection()
         options = ""
         if not (address.isascii() and sender.isascii()):
             # Non-ASCII addresses need SMTPUTF8; without it the server cannot take them.
             if not smtp.has_extn("smtputf8"):
-                raise smtplib.SMTPRecipientsRefused(
-                    {address: (553, b"address needs SMTPUTF8, which the server lacks")})
+                raise _Refused(Reply(553, "5.6.7 address needs SMTPUTF8, which the server "
+                                     "lacks", Step.RCPT))
             options = " SMTPUTF8"
+        self._step = Step.MAIL
         code, reply = self._command(smtp, pauses, "MAIL", f"FROM:{_path(sender)}{options}")
         if code != 250:
-            self._abandon(smtp, code)
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
+            self._refused(smtp, code, reply)
+        self._step = Step.RCPT
         code, reply = self._command(smtp, pauses, "RCPT", f"TO:{_path(address)}")
         if code not in (250, 251):
-            self._abandon(smtp, code)
-            raise smtplib.SMTPRecipientsRefused({address: (code, reply)})
+            self._refused(smtp, code, reply)
         # No work in this pause: the server answers DATA at once (measured: work here only
         # delayed the message, while the wait after it is the longest).
+        self._step = Step.DATA
         code, reply = smtp.docmd("DATA")
         if code != 354:
-            self._abandon(smtp, code)
-            raise smtplib.SMTPDataError(code, reply)
+            self._refused(smtp, code, reply)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
+        self._step = Step.MESSAGE
+        self.data_sent = True
         smtp.send(dot_stuffed(data) + b".\r\n")
         pauses.finish()  # the server reads the whole message now: the longest pause
         code, reply = smtp.getreply()
         if code != 250:
-            self._abandon(smtp, code)
-            raise smtplib.SMTPDataError(code, reply)
+            self._refused(smtp, code, reply)
+
+    def _refused(self, smtp: smtplib.SMTP, code: int, reply: bytes) -> None:
+        """Reset the transaction (or close when the server is closing) and raise _Refused."""
+        if code == 421 or code < 0:
+            self.close()
+        else:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.rset()
+        raise _Refused(Reply(code if code > 0 else None, _text(reply), self._step))
 
     @staticmethod
     def _command(smtp: smtplib.SMTP, pauses: _Pauses, name: str,
@@ -420,23 +472,13 @@ class SmtpTransport:
             raise
         return smtp.getreply()
 
-    def _abandon(self, smtp: smtplib.SMTP, code: int) -> None:
-        """After a refusal: reset the transaction, or close when the server is closing (421)."""
-        if code == 421:
-            self.close()
-            return
-        with contextlib.suppress(smtplib.SMTPServerDisconnected):
-            smtp.rset()
-
     def _connection(self) -> smtplib.SMTP:
         if self._smtp is None:
-            self._connect_failed = True
             self._smtp = self._connect()
-            self._connect_failed = False
         return self._smtp
 
     def _give_up(self, fault: DeliveryFault) -> None:
-        if self._connect_failed:
+        if fault.step in _SESSION_STEPS:
             # Nothing gets through; don't spend the whole backoff again on every mail.
             self._unreachable = fault
             log.error("Cannot reach SMTP server %s: %s", self.config.where, fault)
@@ -453,8 +495,10 @@ class SmtpTransport:
         self._next_slot = now + 60.0 / rate
 
     def _connect(self) -> smtplib.SMTP:
+        """Connect, greet, secure and log in; a refusal raises _Refused with its step."""
         cfg = self.config
         log.info("Connecting to SMTP server %s (%s)", cfg.where, cfg.security)
+        self._step = Step.CONNECT
         try:
             if cfg.security == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
@@ -463,6 +507,15 @@ class SmtpTransport:
                 smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
         except ssl.SSLCertVerificationError as err:
             raise self._certificate_error(err) from err
+        except ssl.SSLError as err:
+            raise self._tls_mismatch(err) from err
+        except smtplib.SMTPConnectError as err:
+            raise _Refused(Reply(err.smtp_code if err.smtp_code > 0 else None,
+                                 _text(err.smtp_error), Step.CONNECT)) from err
+        except (TimeoutError, smtplib.SMTPServerDisconnected) as err:
+            if cfg.security != "ssl" and cfg.port == DEFAULT_PORTS["ssl"]:
+                raise self._tls_mismatch(err) from err
+            raise
         try:
             self._greet(smtp)
             self._login(smtp)
@@ -471,6 +524,39 @@ class SmtpTransport:
             raise
         return smtp
 
+    def check(self) -> str:
+        """`validate --connect`: connect, greet, secure and log in, then QUIT; no MAIL.
+
+        Returns one Dutch line on what works; raises InputError (configuration) or
+        DeliveryFault (unreachable, temporary) on what does not.
+        """
+        cfg = self.config
+        try:
+            smtp = self._connect()
+        except _Refused as refused:
+            verdict = judge(refused.reply)
+            if verdict.about is About.MOMENT:
+                raise DeliveryFault(verdict) from refused
+            raise ServerRefusesUs(cfg.where, verdict) from refused
+        except (smtplib.SMTPException, OSError) as err:
+            raise DeliveryFault(judge(reply_of(err, self._step))) from err
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+        secured = {"starttls": "STARTTLS", "ssl": "SSL/TLS", "none": "onversleuteld"}
+        login = f"ingelogd als {cfg.user}" if cfg.user else "zonder login"
+        return f"SMTP {cfg.where}: verbinding gelukt ({secured[cfg.security]}), {login}"
+
+    def _tls_mismatch(self, err: BaseException) -> InputError:
+        """The TLS mode does not fit the port: say which one does."""
+        cfg = self.config
+        return InputError(
+            f"{cfg.where} spreekt geen {cfg.security}: de versleuteling past niet bij de poort "
+            f"({type(err).__name__}: {err}). Poort 587 hoort bij LEERGANG_SMTP_SECURITY="
+            "starttls, poort 465 bij ssl; zet de juiste in LEERGANG_SMTP_SECURITY of "
+            "LEERGANG_SMTP_PORT")
+
     def _tls_context(self) -> ssl.SSLContext:
         """Certificate checks on (the system's CAs), made once per transport."""
         if self._context is None:
@@ -478,7 +564,10 @@ class SmtpTransport:
         return self._context
 
     def _greet(self, smtp: smtplib.SMTP) -> None:
-        smtp.ehlo()
+        self._step = Step.EHLO
+        code, reply = smtp.ehlo()
+        if not 200 <= code < 300:
+            raise _Refused(Reply(code if code > 0 else None, _text(reply), Step.EHLO))
         if self.config.security != "starttls":
             return
         if not smtp.has_extn("starttls"):
@@ -487,38 +576,67 @@ class SmtpTransport:
                 "LEERGANG_SMTP_SECURITY=ssl (meestal poort 465), of none voor een relay "
                 "op deze machine"
             )
+        self._step = Step.STARTTLS
         try:
             smtp.starttls(context=self._tls_context())
         except ssl.SSLCertVerificationError as err:
             raise self._certificate_error(err) from err
-        smtp.ehlo()
+        except smtplib.SMTPResponseException as err:
+            raise _Refused(Reply(err.smtp_code, _text(err.smtp_error), Step.STARTTLS)) from err
+        self._step = Step.EHLO
+        code, reply = smtp.ehlo()
+        if not 200 <= code < 300:
+            raise _Refused(Reply(code if code > 0 else None, _text(reply), Step.EHLO))
 
     def _certificate_error(self, err: ssl.SSLCertVerificationError) -> InputError:
         return InputError(f"{self.config.where}: het certificaat van de SMTP-server is niet "
                           f"geldig ({err.verify_message or err.reason})")
 
     def _login(self, smtp: smtplib.SMTP) -> None:
+        """Log in once, with one mechanism: a refusal is never followed by a second try.
+
+        smtplib's `login` tries each mechanism it knows in turn, so a wrong password costs
+        two or three failed logins a run; accounts with lockout rules lock.
+        """
         cfg = self.config
         if not cfg.user:
             return
+        self._step = Step.AUTH
+        if not smtp.has_extn("auth"):
+            raise InputError(f"{cfg.where} biedt geen inloggen (AUTH) aan: laat "
+                             "LEERGANG_SMTP_USER leeg of kies een andere server")
+        mechanism = self._mechanism(smtp)
         try:
-            if cfg.token_command:
+            if mechanism == "XOAUTH2":
                 auth = f"user={cfg.user}\x01auth=Bearer {self._token()}\x01\x01"
                 # On failure the server sends a JSON challenge; the answer must be empty.
                 smtp.auth("XOAUTH2", lambda challenge=None: auth if challenge is None else "",
                           initial_response_ok=True)
             else:
-                smtp.login(cfg.user, cfg.password or "")
+                smtp.user, smtp.password = cfg.user, cfg.password or ""
+                method = smtp.auth_plain if mechanism == "PLAIN" else smtp.auth_login
+                smtp.auth(mechanism, method, initial_response_ok=True)
         except smtplib.SMTPAuthenticationError as err:
             if 400 <= err.smtp_code < 500:
-                raise  # e.g. 454: the server's auth backend is down; try again later
+                raise  # e.g. 454: the server's auth backend is down; not retried this run
             raise InputError(
-                f"SMTP-login geweigerd door {cfg.where} voor {cfg.user}: "
-                f"{err.smtp_code} {_text(err.smtp_error)}"
+                f"SMTP-login geweigerd door {cfg.where} voor {cfg.user} ({mechanism}): "
+                f"{err.smtp_code} {_text(err.smtp_error)}. Controleer LEERGANG_SMTP_USER en "
+                "het wachtwoord of app-wachtwoord; de login is deze run niet opnieuw "
+                "geprobeerd (accounts kunnen na herhaalde fouten geblokkeerd worden)"
             ) from err
-        except smtplib.SMTPNotSupportedError as err:
-            raise InputError(f"{cfg.where} biedt geen inloggen (AUTH) aan: laat "
-                             "LEERGANG_SMTP_USER leeg of kies een andere server") from err
+
+    def _mechanism(self, smtp: smtplib.SMTP) -> str:
+        """The one mechanism to log in with: XOAUTH2 with a token, else PLAIN, else LOGIN."""
+        offered = (smtp.esmtp_features.get("auth") or "").upper().split()
+        if self.config.token_command:
+            return "XOAUTH2"
+        for mechanism in ("PLAIN", "LOGIN"):
+            if mechanism in offered:
+                return mechanism
+        raise InputError(f"{self.config.where} biedt geen inlogmethode aan die leergang-ops "
+                         f"kent (aangeboden: {' '.join(offered) or 'geen'}; nodig: PLAIN of "
+                         "LOGIN, of XOAUTH2 met LEERGANG_SMTP_TOKEN_COMMAND)")
 
     def _token(self) -> str:
         """Run LEERGANG_SMTP_TOKEN_COMMAND (no shell); its output is the OAuth2 token."""
@@ -589,9 +707,11 @@ class _Pauses:
                 and next(self._work, _DONE) is _DONE:
             self._work = None
 
-    def finish(self) -> None:
-        """`durable` if it has not run, then the rest of the work."""
-        self._make_durable()
+    def finish(self, *, begin: bool = True) -> None:
+        """`durable` if it has not run (unless `begin` is False), then the rest of the work."""
+        if begin:
+            self._make_durable()
+        self._durable = None
         work, self._work = self._work, None
         for _ in work or ():
             pass
@@ -606,6 +726,8 @@ class _Pauses:
 
 
 _DONE = object()
+# Steps of the session, not of one mail: a failure there holds for the whole batch.
+_SESSION_STEPS = frozenset({Step.CONNECT, Step.EHLO, Step.STARTTLS, Step.AUTH})
 
 
 def open_transport(env: Mapping[str, str], outbox_default: Path) -> Outbox | SmtpTransport:
