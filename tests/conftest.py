@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-pytest_plugins = ["tests.smtp_server"]
+pytest_plugins = ["tests.smtp_server", "tests.imap_server"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus" / "xlsx"
