@@ -50,7 +50,9 @@ from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
 if TYPE_CHECKING:
 
     from leergang_ops.importer import ImportReport
+    from leergang_ops.mail.bounces import ImapConfig
     from leergang_ops.mail.render import Attachment, Mail, Steps, Templates
+    from leergang_ops.mail.returns import Returned
     from leergang_ops.mail.transport import DeliveryFault
 
 log = logging.getLogger(__name__)
@@ -103,10 +105,12 @@ class RunReport:
     content_refused: int = 0  # of those, refused for their content (reported, not blamed)
     workbook_changed: bool = False
     problems: list[str] = field(default_factory=list)
+    returned: Returned | None = None  # what the bounce mailbox said, when it is read
 
     @property
     def delivery_failed(self) -> bool:
-        return bool(self.failed or self.deferred)
+        unread = self.returned is not None and self.returned.unreachable
+        return bool(self.failed or self.deferred or unread)
 
     def line(self) -> str:
         return (f"verzonden {self.sent}, geweigerd {self.failed}, "
@@ -272,19 +276,23 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     `now` is the moment the job acts as of (`--today`); `clock` reads the real time for
     each mail's `Date` header (default: `now`).
     """
+    from leergang_ops.mail.bounces import ImapConfig
     from leergang_ops.mail.transport import SmtpConfig
 
     ensure_not_in_use(workbook)
     # Every configuration and input error before anything is written, the ledger included.
     SmtpConfig.from_env(env)
+    imap = ImapConfig.from_env(env)
     course = load_course(workbook)
     templates, fingerprint = _checked_templates(workbook, env)
     if dry_run:
         checked = check(workbook, today, env, course=course, templates=False)
         return RunReport(planned=checked.plan.intents)
     with _locked(workbook, env) as ledger:
+        returned = _read_returns(imap, ledger, course, today)
         checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
-        report = RunReport(planned=checked.plan.intents)
+        report = RunReport(planned=checked.plan.intents, returned=returned)
+        report.problems.extend(returned.problems if returned else ())
         if fingerprint:
             ledger.record_check(TEMPLATES_CHECKED, fingerprint, now)
         _deliver(workbook, checked, templates, ledger, today, now, env, report, progress,
@@ -293,6 +301,20 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
             workbook, checked.course, checked.allocation, ledger.state())
         ledger.record_run(now)
     return report
+
+
+def _read_returns(imap: ImapConfig | None, ledger: Ledger, course: Course,
+                  today: date) -> Returned | None:
+    """Bounces first (contract §3): what came back decides what is due now."""
+    if imap is None:
+        return None
+    from leergang_ops.mail.returns import known_addresses, read_returns
+
+    settings = course.settings
+    known = known_addresses([(r.email, r.naam)
+                             for r in course.registrations]
+                            + [(settings.contactpersoon_email, settings.contactpersoon)])
+    return read_returns(imap, ledger, known, today)
 
 
 def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Ledger,

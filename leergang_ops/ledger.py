@@ -596,11 +596,28 @@ def read_ledger_state(path: Path) -> LedgerState:
 
 
 def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
+    """The mails, then the bounces that blame nobody (`returned`) or are not ours
+    (`returned-unmatched`), as records for the summary."""
     rows = db.execute(
         "SELECT kind, recipient, scope, address, name, status, at, detail FROM mails "
         "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", (since.timestamp(),))
-    return [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d)
-            for k, r, s, a, n, st, at, d in rows]
+    records = [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d)
+               for k, r, s, a, n, st, at, d in rows]
+    if _has_table(db, "bounce_reports"):  # an older ledger, read as it is, has none
+        for address, kind, status, about, diagnostic, arrived, matched in db.execute(
+                "SELECT * FROM bounce_reports ORDER BY arrived"):
+            at = datetime.fromisoformat(arrived)
+            if at >= since:
+                records.append(SentRecord(
+                    kind, address, "", address, about,
+                    "returned" if matched else "returned-unmatched", at,
+                    " ".join(part for part in (status, diagnostic) if part)))
+    return records
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (name,)).fetchone() is not None
 
 
 def read_ledger_records(path: Path, since: datetime) -> list[SentRecord]:

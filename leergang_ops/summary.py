@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -102,13 +102,17 @@ FILLS = {
     "ongeldig": "#F8CBAD", "afgemeld": "#EDEDED", "geweigerd": "#F8CBAD",
     "uitgesteld": "#FFF2CC",
 }
-SENT_HIGHLIGHTS = {"bounced": "geweigerd", "deferred": "uitgesteld"}
+SENT_HIGHLIGHTS = {"bounced": "geweigerd", "deferred": "uitgesteld",
+                   "returned": "uitgesteld", "returned-unmatched": "uitgesteld"}
 RESULT_LABELS = {
     "sent": "verzonden",
     "bounced": "geweigerd",
     "deferred": "uitgesteld, wordt opnieuw geprobeerd",
     "sending": "onderbroken tijdens verzenden",
+    "returned": "kwam terug om inhoud of beleid (niet aan het adres)",
+    "returned-unmatched": "mogelijk teruggekomen: niet door dit programma verstuurd",
 }
+RETURNED = frozenset({"returned", "returned-unmatched"})  # bounces, not mails of the ledger
 
 
 @dataclass(frozen=True)
@@ -306,23 +310,46 @@ def _bounce_problems(course: Course, records: Sequence[SentRecord]) -> list[tupl
     """
     latest: dict[str, SentRecord] = {}
     for record in sorted(records, key=lambda r: local_time(r.at)):
-        latest[record.recipient] = record
+        if record.status not in RETURNED:
+            latest[record.recipient] = record
     rows = {r.email_key: r.row for r in course.registrations}
     sheet = course.layout.sheet_name
     contact = course.settings.contactpersoon_email.strip().casefold()
+
+    def where_is(recipient: str) -> str | None:
+        if recipient in rows:
+            return f"{sheet}, rij {rows[recipient]}, kolom E-mail"
+        return f"{SHEET_SETTINGS}, Contactpersoon e-mail" if recipient == contact else None
+
     found = []
     for recipient, record in latest.items():
-        if record.status != "bounced":
-            continue
-        if recipient in rows:
-            where = f"{sheet}, rij {rows[recipient]}, kolom E-mail"
-        elif recipient == contact:
-            where = f"{SHEET_SETTINGS}, Contactpersoon e-mail"
-        else:
+        where = where_is(recipient)
+        if record.status != "bounced" or where is None:
             continue
         reply = record.detail.strip() or "geen toelichting van de server"
-        found.append((f"Mail aan {record.name or record.address} ({record.address}) is "
-                      f"geweigerd: {reply}", where))
+        verb = "kwam terug" if reply.startswith("mail kwam terug") else "is geweigerd"
+        reply = reply.removeprefix("mail kwam terug ")
+        found.append((f"Mail aan {record.name or record.address} ({record.address}) {verb}: "
+                      f"{reply}", where))
+    return [*found, *_returned_problems(records, where_is)]
+
+
+def _returned_problems(records: Sequence[SentRecord],
+                       where_is: Callable[[str], str | None]) -> list[tuple[str, str]]:
+    """Bounces that blame no address (content, policy) and those that are not ours."""
+    found = []
+    for record in records:
+        if record.status == "returned":
+            found.append((f"Een {KIND_LABELS.get(record.kind, record.kind).lower()} aan "
+                          f"{record.address} kwam terug om de inhoud of het beleid van de "
+                          f"ontvangende server ({record.detail}); dit ligt niet aan het adres",
+                          "de beheerder van de mailserver (afzender, SPF/DKIM/DMARC)"))
+        elif record.status == "returned-unmatched":
+            where = where_is(record.recipient)
+            if where is not None:
+                found.append((f"Mogelijk teruggekomen mail voor {record.address} "
+                              f"({record.detail}): niet door dit programma verstuurd (een eigen "
+                              "mail van een collega?); controleer het adres", where))
     return found
 
 

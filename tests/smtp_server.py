@@ -336,3 +336,11 @@ def make_smtp_server() -> Iterator[Callable[..., SmtpServer]]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def smtp_env(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
+    """`smtp_server`, with LEERGANG_SMTP_* set for it: `main(["run", …])` mails it."""
+    for name, value in smtp_server.env().items():
+        monkeypatch.setenv(name, value)
+    return smtp_server

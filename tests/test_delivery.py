@@ -33,13 +33,6 @@ TODAY = ["--today", "2021-10-05"]
 GEMEENTEN = ("Utrecht", "Zeist", "Houten", "Amersfoort")
 
 
-@pytest.fixture
-def smtp_env(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
-    for name, value in smtp_server.env().items():
-        monkeypatch.setenv(name, value)
-    return smtp_server
-
-
 def three_and_a_waiting(make_workbook: Build) -> Path:
     return make_workbook(registrations=[person(n, day=n) for n in range(1, 5)])
 

@@ -28,13 +28,6 @@ REMIND_DAY = ["--today", "2021-11-04"]  # 7 days before meeting 1: the reminders
 SECRET = "s3cret-app-password"
 
 
-@pytest.fixture
-def smtp_env(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpServer:
-    for name, value in smtp_server.env().items():
-        monkeypatch.setenv(name, value)
-    return smtp_server
-
-
 def five(make_workbook: Build) -> Path:
     """Five confirmed participants in five municipalities."""
     gemeenten = ("Utrecht", "Zeist", "Houten", "Amersfoort", "Nieuwegein")
@@ -63,6 +56,17 @@ def meldingen(path: Path) -> list[str]:
     if "Melding" not in header:
         return []
     return [str(row[header.index("Melding")]) for row in rows[1:]]
+
+
+def login_server(make_smtp_server: Any, monkeypatch: pytest.MonkeyPatch, *,
+                 password: str) -> SmtpServer:
+    """A server that wants a login, whose account has `password`; we log in with SECRET."""
+    server: SmtpServer = make_smtp_server(require_auth=True)
+    server.users["leergang@example.org"] = password
+    for name, value in server.env(LEERGANG_SMTP_USER="leergang@example.org",
+                                  LEERGANG_SMTP_PASSWORD=SECRET).items():
+        monkeypatch.setenv(name, value)
+    return server
 
 
 def every_mail_once(server: SmtpServer) -> None:
@@ -217,11 +221,7 @@ def test_two_refusals_on_one_day_count_as_one_run(make_workbook: Build,
 def test_a_refused_login_is_tried_once_with_one_mechanism_and_records_nothing(
         make_workbook: Build, make_smtp_server: Any, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    server = make_smtp_server(require_auth=True)
-    server.users["leergang@example.org"] = "the-right-one"
-    for name, value in server.env(LEERGANG_SMTP_USER="leergang@example.org",
-                                  LEERGANG_SMTP_PASSWORD=SECRET).items():
-        monkeypatch.setenv(name, value)
+    server = login_server(make_smtp_server, monkeypatch, password="the-right-one")
     path = five(make_workbook)
     assert main(["run", str(path), *CONFIRM_DAY]) == 2
     err = capsys.readouterr().err
@@ -285,11 +285,7 @@ def test_retry_of_an_address_without_a_refusal_is_exit_2(
 def test_validate_connect_logs_in_and_sends_nothing(
         make_workbook: Build, make_smtp_server: Any, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    server = make_smtp_server(require_auth=True)
-    server.users["leergang@example.org"] = SECRET
-    for name, value in server.env(LEERGANG_SMTP_USER="leergang@example.org",
-                                  LEERGANG_SMTP_PASSWORD=SECRET).items():
-        monkeypatch.setenv(name, value)
+    server = login_server(make_smtp_server, monkeypatch, password=SECRET)
     path = five(make_workbook)
     assert main(["validate", str(path), "--connect"]) == 0
     out = capsys.readouterr().out
@@ -302,11 +298,7 @@ def test_validate_connect_logs_in_and_sends_nothing(
 def test_validate_connect_with_a_wrong_password_says_so_and_exits_2(
         make_workbook: Build, make_smtp_server: Any, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    server = make_smtp_server(require_auth=True)
-    server.users["leergang@example.org"] = "another"
-    for name, value in server.env(LEERGANG_SMTP_USER="leergang@example.org",
-                                  LEERGANG_SMTP_PASSWORD=SECRET).items():
-        monkeypatch.setenv(name, value)
+    login_server(make_smtp_server, monkeypatch, password="another")
     path = five(make_workbook)
     assert main(["validate", str(path), "--connect"]) == 2
     out = capsys.readouterr().out

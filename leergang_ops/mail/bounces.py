@@ -17,10 +17,8 @@ from __future__ import annotations
 import imaplib
 import logging
 import re
-import shlex
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -30,16 +28,22 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from leergang_ops.errors import DeliveryError, InputError
+from leergang_ops.mail.login import (
+    check_login,
+    host_from,
+    port_from,
+    run_token_command,
+    security_from,
+)
 
 log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("ssl", "starttls")
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143}
-TOKEN_TIMEOUT = 60.0  # seconds a token command may take
+PREFIX = "LEERGANG_IMAP"
 FETCH_BATCH = 50  # messages per FETCH command
 DIAGNOSTIC_LIMIT = 300  # characters of the server's words kept per recipient
 
@@ -75,24 +79,21 @@ class ImapConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ImapConfig | None:
         """Read LEERGANG_IMAP_*; None when no host is set. Bad values raise InputError."""
-        host = env.get("LEERGANG_IMAP_HOST", "").strip()
+        host = host_from(env, PREFIX)
         if not host:
             return None
-        if host.count(":") == 1 or any(c.isspace() for c in host):
-            raise InputError(f"LEERGANG_IMAP_HOST moet alleen de servernaam zijn, niet {host!r}"
-                             " (de poort hoort in LEERGANG_IMAP_PORT)")
-        security = env.get("LEERGANG_IMAP_SECURITY", "").strip().lower() or "ssl"
-        if security not in SECURITY_MODES:
-            raise InputError(
-                f"LEERGANG_IMAP_SECURITY moet ssl of starttls zijn, niet {security!r}")
+        security = security_from(env, PREFIX, SECURITY_MODES)
         user = env.get("LEERGANG_IMAP_USER", "").strip()
         password = env.get("LEERGANG_IMAP_PASSWORD") or None
         token_command = env.get("LEERGANG_IMAP_TOKEN_COMMAND", "").strip() or None
-        _check_login(user, password, token_command)
+        if not user:
+            raise InputError("LEERGANG_IMAP_HOST is gezet, maar LEERGANG_IMAP_USER (het account "
+                             "van de mailbox van het afzenderadres) ontbreekt")
+        check_login(PREFIX, user, password, token_command)
         return cls(
             host=host,
             user=user,
-            port=_port(env.get("LEERGANG_IMAP_PORT", ""), security),
+            port=port_from(env, PREFIX, DEFAULT_PORTS[security]),
             password=None if token_command else password,
             token_command=token_command,
             security=security,
@@ -100,61 +101,11 @@ class ImapConfig:
         )
 
 
-def _port(raw: str, security: str) -> int:
-    if not raw.strip():
-        return DEFAULT_PORTS[security]
-    try:
-        port = int(raw.strip())
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise InputError(f"LEERGANG_IMAP_PORT moet een poortnummer (1-65535) zijn, niet {raw!r}")
-    return port
-
-
 def _folder(raw: str) -> str:
     folder = raw.strip() or "INBOX"
     if any(ord(c) < 32 for c in folder):
         raise InputError(f"LEERGANG_IMAP_FOLDER bevat een ongeldig teken: {folder!r}")
     return folder
-
-
-def _check_login(user: str, password: str | None, token_command: str | None) -> None:
-    """The mailbox needs an account and a password or token command (never echo them)."""
-    if not user:
-        raise InputError("LEERGANG_IMAP_HOST is gezet, maar LEERGANG_IMAP_USER (het account "
-                         "van de mailbox van het afzenderadres) ontbreekt")
-    if not (password or token_command):
-        raise InputError("LEERGANG_IMAP_USER is gezet, maar LEERGANG_IMAP_PASSWORD en "
-                         "LEERGANG_IMAP_TOKEN_COMMAND ontbreken")
-    if password and token_command:
-        log.warning("Both LEERGANG_IMAP_PASSWORD and LEERGANG_IMAP_TOKEN_COMMAND are set; "
-                    "logging in with XOAUTH2")
-
-
-def run_token_command(command: str, variable: str) -> str:
-    """Run a token command (no shell); its output is the OAuth2 access token."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as err:
-        raise InputError(f"{variable} is geen geldige opdracht: {err}") from err
-    if not argv:
-        raise InputError(f"{variable} is leeg")
-    program = Path(argv[0]).name  # only the program: its arguments may hold a client secret
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=TOKEN_TIMEOUT,
-                              check=False)
-    except subprocess.TimeoutExpired as err:
-        raise InputError(f"{variable} ({program}) gaf binnen {TOKEN_TIMEOUT:.0f} s geen token") \
-            from err
-    except OSError as err:
-        raise InputError(f"{variable} ({program}) kon niet worden gestart: "
-                         f"{err.strerror or type(err).__name__}") from err
-    token = done.stdout.strip()
-    if done.returncode != 0 or not token or any(c.isspace() for c in token):
-        raise InputError(f"{variable} ({program}) gaf geen bruikbaar token (exitstatus "
-                         f"{done.returncode}); voer de opdracht zelf uit om te zien waarom")
-    return token
 
 
 # --- what a message is (pure) ------------------------------------------------------------

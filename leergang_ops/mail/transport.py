@@ -15,10 +15,8 @@ import logging
 import math
 import os
 import re
-import shlex
 import smtplib
 import ssl
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +27,13 @@ from types import TracebackType
 from typing import Self
 
 from leergang_ops.errors import DeliveryError, InputError
+from leergang_ops.mail.login import (
+    check_login,
+    host_from,
+    port_from,
+    run_token_command,
+    security_from,
+)
 from leergang_ops.mail.render import Mail
 from leergang_ops.mail.replies import (
     About,
@@ -44,7 +49,7 @@ log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
-TOKEN_TIMEOUT = 60.0  # seconds a token command may take
+PREFIX = "LEERGANG_SMTP"
 
 
 @dataclass(frozen=True)
@@ -67,42 +72,23 @@ class SmtpConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SmtpConfig | None:
         """Read LEERGANG_SMTP_*; None when no host is set. Bad values raise InputError."""
-        host = env.get("LEERGANG_SMTP_HOST", "").strip()
+        host = host_from(env, PREFIX)
         if not host:
             return None
-        if host.count(":") == 1 or any(c.isspace() for c in host):
-            raise InputError(f"LEERGANG_SMTP_HOST moet alleen de servernaam zijn, niet {host!r}"
-                             " (de poort hoort in LEERGANG_SMTP_PORT)")
-        security = env.get("LEERGANG_SMTP_SECURITY", "").strip().lower() or "starttls"
-        if security not in SECURITY_MODES:
-            raise InputError(
-                f"LEERGANG_SMTP_SECURITY moet starttls, ssl of none zijn, niet {security!r}"
-            )
+        security = security_from(env, PREFIX, SECURITY_MODES)
         user = env.get("LEERGANG_SMTP_USER", "").strip() or None
         password = env.get("LEERGANG_SMTP_PASSWORD") or None
         token_command = env.get("LEERGANG_SMTP_TOKEN_COMMAND", "").strip() or None
-        _check_login(user, password, token_command)
+        check_login(PREFIX, user, password, token_command)
         return cls(
             host=host,
-            port=_port(env.get("LEERGANG_SMTP_PORT", ""), security),
+            port=port_from(env, PREFIX, DEFAULT_PORTS[security]),
             user=user,
             password=None if token_command else password,
             security=security,
             token_command=token_command,
             rate_per_minute=_rate(env.get("LEERGANG_SMTP_RATE", "")),
         )
-
-
-def _port(raw: str, security: str) -> int:
-    if not raw.strip():
-        return DEFAULT_PORTS[security]
-    try:
-        port = int(raw.strip())
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise InputError(f"LEERGANG_SMTP_PORT moet een poortnummer (1-65535) zijn, niet {raw!r}")
-    return port
 
 
 def _rate(raw: str) -> float | None:
@@ -117,21 +103,6 @@ def _rate(raw: str) -> float | None:
             f"LEERGANG_SMTP_RATE moet een positief aantal berichten per minuut zijn, niet {raw!r}"
         )
     return rate
-
-
-def _check_login(user: str | None, password: str | None, token_command: str | None) -> None:
-    """A login needs a user and a password or token command (never echo the values)."""
-    if (password or token_command) and not user:
-        given = "LEERGANG_SMTP_TOKEN_COMMAND" if token_command else "LEERGANG_SMTP_PASSWORD"
-        raise InputError(f"{given} is gezet, maar LEERGANG_SMTP_USER (het account) ontbreekt")
-    if user and not (password or token_command):
-        raise InputError(
-            "LEERGANG_SMTP_USER is gezet, maar LEERGANG_SMTP_PASSWORD en "
-            "LEERGANG_SMTP_TOKEN_COMMAND ontbreken"
-        )
-    if password and token_command:
-        log.warning("Both LEERGANG_SMTP_PASSWORD and LEERGANG_SMTP_TOKEN_COMMAND are set; "
-                    "logging in with XOAUTH2")
 
 
 # --- faults --------------------------------------------------------------------------
@@ -640,32 +611,7 @@ class SmtpTransport:
 
     def _token(self) -> str:
         """Run LEERGANG_SMTP_TOKEN_COMMAND (no shell); its output is the OAuth2 token."""
-        command = self.config.token_command or ""
-        try:
-            argv = shlex.split(command)
-        except ValueError as err:
-            raise InputError(f"LEERGANG_SMTP_TOKEN_COMMAND is geen geldige opdracht: {err}") \
-                from err
-        if not argv:
-            raise InputError("LEERGANG_SMTP_TOKEN_COMMAND is leeg")
-        # Name only the program: its arguments may hold a client secret.
-        program = Path(argv[0]).name
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=TOKEN_TIMEOUT,
-                                  check=False)
-        except subprocess.TimeoutExpired as err:
-            raise InputError(f"LEERGANG_SMTP_TOKEN_COMMAND ({program}) gaf binnen "
-                             f"{TOKEN_TIMEOUT:.0f} s geen token") from err
-        except OSError as err:
-            raise InputError(f"LEERGANG_SMTP_TOKEN_COMMAND ({program}) kon niet worden "
-                             f"gestart: {err.strerror or type(err).__name__}") from err
-        token = done.stdout.strip()
-        if done.returncode != 0 or not token or any(c.isspace() for c in token):
-            raise InputError(
-                f"LEERGANG_SMTP_TOKEN_COMMAND ({program}) gaf geen bruikbaar token "
-                f"(exitstatus {done.returncode}); voer de opdracht zelf uit om te zien waarom"
-            )
-        return token
+        return run_token_command(self.config.token_command or "", "LEERGANG_SMTP_TOKEN_COMMAND")
 
 
 def dot_stuffed(data: bytes) -> bytes:
