@@ -402,9 +402,9 @@ def test_nothing_listening_is_unreachable_not_configuration() -> None:
     assert caught.value.exit_status == 1
 
 
-def test_an_unknown_host_is_unreachable() -> None:
+def test_a_host_name_that_does_not_exist_is_configuration() -> None:
     config = ImapConfig("imap.example.invalid", "afzender@example.org", password="x")
-    with pytest.raises(MailboxUnreachable, match="servernaam onbekend"):
+    with pytest.raises(InputError, match=r"bestaat niet.*LEERGANG_IMAP_HOST"):
         check_connection(config)
 
 

@@ -303,3 +303,14 @@ def test_validate_connect_with_a_wrong_password_says_so_and_exits_2(
     assert main(["validate", str(path), "--connect"]) == 2
     out = capsys.readouterr().out
     assert "werkt niet" in out and "SMTP-login geweigerd" in out and SECRET not in out
+
+
+def test_an_smtp_host_that_does_not_exist_is_configuration(
+        make_workbook: Build, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LEERGANG_SMTP_HOST", "smtp.invalid")  # never resolves (RFC 2606)
+    monkeypatch.setenv("LEERGANG_SMTP_SECURITY", "none")
+    path = five(make_workbook)
+    assert main(["run", str(path), *CONFIRM_DAY]) == 2
+    assert "smtp.invalid bestaat niet" in capsys.readouterr().err
+    assert ledger_rows(path) == []

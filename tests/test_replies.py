@@ -60,6 +60,9 @@ def test_an_address_status_after_the_message_is_about_the_address() -> None:
     (Step.MAIL, "550 5.7.60 SMTP; Client does not have permissions to send as this sender"),
     (Step.MAIL, "530-5.7.0 Authentication Required."),  # Gmail
     (Step.RCPT, "550 relay not permitted"),  # Exim
+    (Step.RCPT, "454 4.7.1 <jan.jansen@example.nl>: Relay access denied"),  # Postfix default
+    (Step.RCPT, "553 5.7.1 <leergang@example.org>: Sender address rejected: not logged in"),
+    (Step.MAIL, "530 5.7.0 Must issue a STARTTLS command first"),  # Postfix
     (Step.AUTH, "535 5.7.8 Error: authentication failed: authentication failure"),
     (Step.EHLO, "554 5.7.1 Access denied"),
     (Step.CONNECT, "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked"),

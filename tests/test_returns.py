@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 from leergang_ops.cli import main
 from leergang_ops.ledger import ledger_path
 from tests.imap_server import ImapServer
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import SmtpServer, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "workbooks" / "leergang-wijkaanpak.xlsx"
 BOUNCES = Path(__file__).resolve().parent / "data" / "bounces"
@@ -179,10 +179,20 @@ def test_a_wrong_imap_login_or_folder_is_exit_2_and_sends_nothing(
     assert len(smtp_server.messages) == sent
 
 
-def test_an_unknown_imap_host_is_reported_and_the_run_goes_on_with_exit_1(
+def test_an_unknown_imap_host_is_exit_2_and_sends_nothing(
         course: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("LEERGANG_IMAP_HOST", "imap.invalid")
+    monkeypatch.setenv("LEERGANG_IMAP_HOST", "imap.invalid")  # never resolves (RFC 2606)
+    sent = len(smtp_server.messages)
+    assert main(["run", str(course), "--today", "2021-11-10"]) == 2
+    assert "bestaat niet" in capsys.readouterr().err
+    assert len(smtp_server.messages) == sent
+
+
+def test_an_unreachable_imap_server_is_reported_and_the_run_goes_on_with_exit_1(
+        course: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LEERGANG_IMAP_PORT", str(free_port()))  # nothing listens there
     sent = len(smtp_server.messages)
     assert main(["run", str(course), "--today", "2021-11-10"]) == 1
     assert "niet bereikbaar" in capsys.readouterr().err

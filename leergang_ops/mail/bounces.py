@@ -37,6 +37,7 @@ from leergang_ops.mail.login import (
     port_from,
     run_token_command,
     security_from,
+    unknown_host,
 )
 
 log = logging.getLogger(__name__)
@@ -623,6 +624,9 @@ class _Mailbox:
         except ssl.SSLError as err:
             raise InputError(self._tls_mismatch(err)) from err
         except (socket.gaierror, ConnectionError, TimeoutError, OSError) as err:
+            if unknown_host(err):
+                raise InputError(f"IMAP-server {self.config.host} bestaat niet (servernaam "
+                                 "onbekend); controleer LEERGANG_IMAP_HOST") from err
             raise MailboxUnreachable(self._unreachable(err)) from err
 
     def _unreachable(self, err: BaseException) -> str:

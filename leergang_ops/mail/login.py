@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import socket
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -89,3 +90,15 @@ def run_token_command(command: str, variable: str) -> str:
         raise InputError(f"{variable} ({program}) gaf geen bruikbaar token (exitstatus "
                          f"{done.returncode}); voer de opdracht zelf uit om te zien waarom")
     return token
+
+
+def unknown_host(err: BaseException) -> bool:
+    """A host name that does not exist (a typo, say): configuration, not a passing fault.
+
+    A name server that cannot be asked right now (EAI_AGAIN) is a passing fault.
+    """
+    return isinstance(err, socket.gaierror) and err.errno in _NO_SUCH_NAME
+
+
+_NO_SUCH_NAME = frozenset(getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA")
+                          if hasattr(socket, name))

@@ -12,6 +12,7 @@ The rules, first match wins (`RULES` is this table; the README repeats it):
 | step                      | reply                                   | about          |
 |---------------------------|-----------------------------------------|----------------|
 | any                       | 4.2.2 or 5.2.2 (mailbox full)           | mailbox full   |
+| any                       | 4xx "Relay access denied" (Postfix)     | configuration  |
 | any                       | 4xx, or no reply (connection lost)      | the moment     |
 | any                       | 530/535/538, 5.7.0, 5.7.3, 5.7.8,       | configuration  |
 |                           | 5.7.57, 5.7.60, 5.7.139, "SendAsDenied" |                |
@@ -147,8 +148,16 @@ def _both(*tests: Callable[[Reply], bool]) -> Callable[[Reply], bool]:
     return lambda r: all(test(r) for test in tests)
 
 
+def _relay_deferred(r: Reply) -> bool:
+    return r.code is not None and 400 <= r.code < 500 and "relay access denied" in r.text.lower()
+
+
 RULES: tuple[Rule, ...] = (
     Rule("mailbox full (4.2.2, 5.2.2)", _full, About.MAILBOX_FULL),
+    # Postfix's default `defer_unauth_destination` answers a relay it refuses with a 4xx,
+    # so that a mistake in its own configuration loses no mail; for us it is no less final.
+    Rule("relay refused, as a 4xx (Postfix's default 454 4.7.1)", _relay_deferred,
+         About.CONFIGURATION),
     Rule("4xx or no reply", _temporary, About.MOMENT),
     Rule("login or sending rights (530, 535, 5.7.57, 5.7.60, …)", _account,
          About.CONFIGURATION),

@@ -33,6 +33,7 @@ from leergang_ops.mail.login import (
     port_from,
     run_token_command,
     security_from,
+    unknown_host,
 )
 from leergang_ops.mail.render import Mail
 from leergang_ops.mail.replies import (
@@ -486,6 +487,11 @@ class SmtpTransport:
         except (TimeoutError, smtplib.SMTPServerDisconnected) as err:
             if cfg.security != "ssl" and cfg.port == DEFAULT_PORTS["ssl"]:
                 raise self._tls_mismatch(err) from err
+            raise
+        except OSError as err:
+            if unknown_host(err):
+                raise InputError(f"SMTP-server {cfg.host} bestaat niet (servernaam onbekend); "
+                                 "controleer LEERGANG_SMTP_HOST") from err
             raise
         try:
             self._greet(smtp)
