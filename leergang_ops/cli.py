@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_today(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the mails that are due; write and send nothing")
+    run.add_argument("--scheduled", action="store_true",
+                     help="a scheduled run (cron, systemd, schedule): when it stops on "
+                          "something the organisers can fix, the contact person gets one "
+                          "'storing' mail a day")
     run.set_defaults(handler=_run)
 
     summary = commands.add_parser("summary", help="write (and mail) the summary workbook")
@@ -274,8 +278,17 @@ def _run(args: argparse.Namespace) -> int:
 
     today, now = _clock(args)
     progress = _progress_bar if sys.stderr.isatty() and not args.dry_run else None
-    report = run(args.path, today, now, os.environ, dry_run=args.dry_run, progress=progress,
-                 clock=lambda: datetime.now(ZONE))
+    try:
+        report = run(args.path, today, now, os.environ, dry_run=args.dry_run,
+                     progress=progress, clock=lambda: datetime.now(ZONE))
+    except LeergangError as error:
+        if args.scheduled and not args.dry_run:
+            from leergang_ops.jobs import notify_fault
+
+            said = notify_fault(args.path, error, now, os.environ)
+            if said:
+                print(f"leergang-ops: {said}", file=sys.stderr)
+        raise
     if args.dry_run:
         _print_plan(report.planned)
         return EXIT_OK
@@ -329,7 +342,7 @@ def _schedule(args: argparse.Namespace) -> int:
     from leergang_ops.scheduler import run_daily
 
     def job() -> int:
-        return main(["run", str(args.path)])
+        return main(["run", str(args.path), "--scheduled"])
 
     return run_daily(job, args.at, last_run=lambda: last_run_day(args.path, os.environ),
                      now=lambda: datetime.now(ZONE).replace(tzinfo=None))

@@ -13,6 +13,9 @@ class LeergangError(Exception):
     """Base of every error this package raises on purpose."""
 
     exit_status = 2
+    # Something the organisers can fix (the workbook, a template, the sender address): a
+    # scheduled run that stops on it tells the contact person (contract §3, `storing`).
+    for_organisers = False
 
 
 class InputError(LeergangError):

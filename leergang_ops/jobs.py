@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from leergang_ops.allocation import allocate
-from leergang_ops.errors import InputError
+from leergang_ops.errors import InputError, LeergangError
 from leergang_ops.ledger import (
     TEMPLATES_CHECKED,
     Ledger,
@@ -39,6 +39,7 @@ from leergang_ops.model import (
     MailKind,
     MeetingDetails,
     SentRecord,
+    Settings,
     Status,
 )
 from leergang_ops.planning import Plan, plan, plan_findings
@@ -283,12 +284,14 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     # Every configuration and input error before anything is written, the ledger included.
     SmtpConfig.from_env(env)
     imap = ImapConfig.from_env(env)
-    course = load_course(workbook)
-    templates, fingerprint = _checked_templates(workbook, env)
+    with _organisers_to_fix():
+        course = load_course(workbook)
+        templates, fingerprint = _checked_templates(workbook, env)
     if dry_run:
         checked = check(workbook, today, env, course=course, templates=False)
         return RunReport(planned=checked.plan.intents)
     with _locked(workbook, env) as ledger:
+        ledger.remember(SETTINGS_FACT, _settings_fact(course.settings), now)
         returned = _read_returns(imap, ledger, course, today)
         checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
         report = RunReport(planned=checked.plan.intents, returned=returned)
@@ -301,6 +304,76 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
             workbook, checked.course, checked.allocation, ledger.state())
         ledger.record_run(now)
     return report
+
+
+@contextmanager
+def _organisers_to_fix() -> Iterator[None]:
+    """Errors in the block are the organisers' to fix: the workbook, their templates."""
+    try:
+        yield
+    except InputError as error:
+        error.for_organisers = True
+        raise
+
+
+SETTINGS_FACT = "instellingen"  # the settings as last read, for a `storing` mail
+
+
+def _settings_fact(settings: Settings) -> str:
+    import json
+
+    return json.dumps({name: getattr(settings, name) for name in _REMEMBERED})
+
+
+_REMEMBERED = ("leergang", "contactpersoon", "contactpersoon_email", "afzender_naam",
+               "afzender_email", "organisatie")
+
+
+def notify_fault(workbook: Path, error: LeergangError, now: datetime,
+                 env: Mapping[str, str]) -> str:
+    """A scheduled run stopped on `error`: tell the contact person, once a day (contract §3).
+
+    Uses the settings as last read (the workbook may be what broke). Returns one Dutch line
+    on what was done; it never raises: the run's own error is what the operator must see.
+    """
+    import json
+
+    from leergang_ops.mail.render import Mail, render_storing, storing_intent
+    from leergang_ops.mail.transport import open_transport
+
+    path = ledger_path(workbook, env)
+    if not error.for_organisers:
+        return ""
+    if not path.exists():
+        return ("geen storingsmail: er is nog geen verzendlogboek met het adres van de "
+                "contactpersoon")
+    try:
+        with run_lock(path), Ledger(path) as ledger:
+            remembered = ledger.fact(SETTINGS_FACT)
+            if remembered is None:
+                return "geen storingsmail: het adres van de contactpersoon is nog niet bekend"
+            settings = Settings(**json.loads(remembered))
+            intent = storing_intent(settings, now.date())
+            if intent.key in ledger.state().sent:
+                return "de contactpersoon kreeg vandaag al een storingsmail"
+            what, where = _fault_text(error)
+            mail = Mail.of(render_storing(templates_for(workbook), settings, what, where, now,
+                                          datetime.now(now.tzinfo)))
+            if not ledger.begin(intent, now):
+                return "de contactpersoon kreeg vandaag al een storingsmail"
+            with open_transport(env, workbook.parent / "outbox") as transport:
+                transport.send(mail, intent)
+            ledger.mark_sent(intent, now, mail.message_id, {})
+    except LeergangError as err:  # the mail server may not work at all
+        return f"geen storingsmail verstuurd: {err}"
+    return f"storingsmail verstuurd aan {settings.contactpersoon_email}"
+
+
+def _fault_text(error: LeergangError) -> tuple[str, list[str]]:
+    """What stopped the run, and where each problem is (sheet, row, column)."""
+    findings = getattr(error, "findings", ())
+    where = [f"{f.location()}: {f.message}" if f.location() else f.message for f in findings]
+    return str(error), where
 
 
 def _read_returns(imap: ImapConfig | None, ledger: Ledger, course: Course,

@@ -216,6 +216,7 @@ class MailKind(StrEnum):
     HERINNERING = "herinnering"
     WIJZIGING = "wijziging"
     OVERZICHT = "overzicht"
+    STORING = "storing"  # to the contact person: a scheduled run stopped (not planned)
 
 
 @dataclass(frozen=True, slots=True)

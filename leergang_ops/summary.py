@@ -87,6 +87,7 @@ KIND_LABELS = {
     "herinnering": "Herinnering",
     "wijziging": "Wijziging",
     "overzicht": "Wekelijks overzicht",
+    "storing": "Storingsbericht",
 }
 NAVY = "#1F3864"
 STYLES: dict[str, dict[str, object]] = {

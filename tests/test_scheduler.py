@@ -308,7 +308,7 @@ def test_cron_wrapper_loads_a_private_env_file_and_runs_leergang_ops_run(
     env = cron_env(tmp_path, "LEERGANG_SMTP_HOST=smtp.example.org\n")
     result = run_wrapper(env, "/srv/leergang/leergang wijkaanpak.xlsx", "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == ("run|/srv/leergang/leergang wijkaanpak.xlsx|--dry-run|"
+    assert result.stdout == ("run|--scheduled|/srv/leergang/leergang wijkaanpak.xlsx|--dry-run|"
                              "smtp.example.org|Europe/Amsterdam|")
 
 

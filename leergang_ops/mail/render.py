@@ -378,6 +378,12 @@ class Templates:
             except InputError as err:
                 for finding in err.findings:
                     found.setdefault(finding.message, finding)
+        try:
+            render_storing(self, sample_course().settings, "Een voorbeeld van een storing.",
+                           ["Deelnemers, rij 2, kolom E-mail"], _SAMPLE_NOW)
+        except InputError as err:
+            for finding in err.findings:
+                found.setdefault(finding.message, finding)
         return list(found.values())
 
     def registration(self, course: Course, intent: MailIntent) -> Registration | None:
@@ -492,6 +498,38 @@ def meetings_of(
     if not chosen and intent.kind in ABOUT_MEETINGS:
         raise ValueError(f"intent {intent.key} is about no meeting its recipient attends")
     return chosen
+
+
+def storing_intent(settings: Settings, day: date) -> MailIntent:
+    """The `storing` mail of one day to the contact person: its key makes it once a day."""
+    return MailIntent(MailKind.STORING, settings.contactpersoon_email, settings.contactpersoon,
+                      f"storing-{day.isoformat()}")
+
+
+def render_storing(templates: Templates, settings: Settings, what: str, where: Sequence[str],
+                   now: datetime, sent_at: datetime | None = None) -> Message:
+    """The `storing` mail: what stopped the run and where to fix it (contract §3).
+
+    It needs no workbook, only its settings as last read: the workbook may be what broke.
+    """
+    intent = storing_intent(settings, now.astimezone(ZONE).date())
+    values: dict[str, Any] = {
+        "soort": str(intent.kind),
+        "leergang": settings.leergang,
+        "organisatie": settings.organisatie,
+        "instellingen": settings,
+        "contactpersoon": Person(settings.contactpersoon, settings.contactpersoon_email),
+        "afzender": Person(settings.afzender_naam, settings.afzender_email),
+        "wat": what,
+        "waar": list(where),
+        "datum": format_date(now.astimezone(ZONE).date(), "EEEE d MMMM y", locale="nl"),
+    }
+    subject = _one_line(templates.render_text("storing.subject.j2", values))
+    values["onderwerp"] = subject
+    message = _alternative(templates.render_text("storing.txt.j2", values),
+                           templates.render_text("storing.html.j2", values))
+    _set_headers(message, intent, settings, subject, sent_at or now)
+    return message
 
 
 def message_id(intent: MailIntent, settings: Settings) -> str:

@@ -251,6 +251,7 @@ class ContentStreak:
         self._counts.pop(kind, None)
 
 
+SENDER_HINT_START = "controleer of het account mag verzenden als het adres bij"
 MAILBOX_FULL_RUNS = 3  # a full mailbox becomes permanent on the third run that finds it full
 
 
@@ -263,8 +264,8 @@ def configuration_hint(verdict: Verdict) -> str:
                 "LEERGANG_SMTP_USER en LEERGANG_SMTP_PASSWORD")
     if "sendas" in lowered or "not owned" in lowered or "sender" in lowered \
             or reply.status == "5.7.60" or reply.step is Step.MAIL:
-        return ("controleer of het account mag verzenden als het adres bij 'Afzender e-mail' "
-                "op het werkblad Instellingen (bij Microsoft 365: het recht 'Verzenden als')")
+        return (f"{SENDER_HINT_START} 'Afzender e-mail' op het werkblad Instellingen (bij "
+                "Microsoft 365: het recht 'Verzenden als')")
     if "relay" in lowered or reply.code == 530 or "not authenticated" in lowered \
             or "client host" in lowered:
         return ("de server laat deze machine niet doorsturen: stel een login in "

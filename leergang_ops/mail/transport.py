@@ -37,6 +37,7 @@ from leergang_ops.mail.login import (
 )
 from leergang_ops.mail.render import Mail
 from leergang_ops.mail.replies import (
+    SENDER_HINT_START,
     About,
     Reply,
     Step,
@@ -156,6 +157,8 @@ class ServerRefusesUs(InputError):
             "verstuurd en niets bij een deelnemer genoteerd; alle mails blijven klaarstaan "
             "voor de volgende run.")
         self.verdict = verdict
+        # The sender address is the organisers' (Instellingen), the account the operator's.
+        self.for_organisers = configuration_hint(verdict).startswith(SENDER_HINT_START)
 
 
 def reply_of(error: BaseException, step: Step) -> Reply:
