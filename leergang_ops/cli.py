@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo
 
 from leergang_ops import __version__
@@ -168,8 +168,24 @@ def _clock_time(text: str) -> time:
 
 def _configure_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="leergang-ops: %(levelname)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_DutchLevels("leergang-ops: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    # GNU Mailman's bounce recogniser tells of every detector it tries, at INFO.
+    logging.getLogger("flufl.bounce").setLevel(max(level, logging.WARNING))
+
+
+class _DutchLevels(logging.Formatter):
+    """Log lines read `leergang-ops: waarschuwing: …`: what people read is Dutch."""
+
+    WORDS: ClassVar[dict[str, str]] = {"DEBUG": "debug", "INFO": "info",
+                                       "WARNING": "waarschuwing", "ERROR": "fout",
+                                       "CRITICAL": "fout"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = self.WORDS.get(record.levelname, record.levelname.lower())
+        return super().format(record)
 
 
 def _clock(args: argparse.Namespace) -> tuple[date, datetime]:

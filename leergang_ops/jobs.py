@@ -107,6 +107,7 @@ class RunReport:
     workbook_changed: bool = False
     problems: list[str] = field(default_factory=list)
     returned: Returned | None = None  # what the bounce mailbox said, when it is read
+    outbox: Path | None = None  # where the mails went when they were not sent
 
     @property
     def delivery_failed(self) -> bool:
@@ -114,6 +115,10 @@ class RunReport:
         return bool(self.failed or self.deferred or unread)
 
     def line(self) -> str:
+        """The run's one line of totals; mails put in the outbox were not sent."""
+        if self.outbox is not None:
+            return (f"{self.sent} mails in de map {self.outbox} gezet (niet verzonden: geen "
+                    f"SMTP-server ingesteld), uitgesteld {self.deferred}")
         return (f"verzonden {self.sent}, geweigerd {self.failed}, "
                 f"uitgesteld {self.deferred}")
 
@@ -278,7 +283,7 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     each mail's `Date` header (default: `now`).
     """
     from leergang_ops.mail.bounces import ImapConfig
-    from leergang_ops.mail.transport import SmtpConfig
+    from leergang_ops.mail.transport import SmtpConfig, outbox_folder
 
     ensure_not_in_use(workbook)
     # Every configuration and input error before anything is written, the ledger included.
@@ -294,7 +299,8 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
         ledger.remember(SETTINGS_FACT, _settings_fact(course.settings), now)
         returned = _read_returns(imap, ledger, course, today)
         checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
-        report = RunReport(planned=checked.plan.intents, returned=returned)
+        report = RunReport(planned=checked.plan.intents, returned=returned,
+                           outbox=outbox_folder(env, workbook.parent / "outbox"))
         report.problems.extend(returned.problems if returned else ())
         if fingerprint:
             ledger.record_check(TEMPLATES_CHECKED, fingerprint, now)

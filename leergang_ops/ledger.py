@@ -297,8 +297,8 @@ class Ledger:
             return False
         if intent.key in interrupted:
             interrupted.discard(intent.key)
-            log.warning("%s %s %s: an interrupted run may have delivered this mail; "
-                        "sending it again", *intent.key)
+            log.warning("%s aan %s (%s): een onderbroken run heeft deze mail mogelijk al "
+                        "afgeleverd; hij wordt opnieuw verstuurd", *intent.key)
         return True
 
     def _left_sending(self) -> set[tuple[str, str, str]]:

@@ -152,12 +152,14 @@ def test_run_writes_mails_to_the_outbox_once(make_workbook: Build,
     path = four_from_utrecht(make_workbook)
     assert main(["run", str(path), "--today", "2021-10-05"]) == 0
     # three confirmations, one waiting-list notice and the week's overview
-    assert capsys.readouterr().out.strip() == "verzonden 5, geweigerd 0, uitgesteld 0"
     outbox = path.parent / "outbox"
+    assert capsys.readouterr().out.strip() == (
+        f"5 mails in de map {outbox} gezet (niet verzonden: geen SMTP-server ingesteld), "
+        "uitgesteld 0")
     kinds = sorted(f.name.split("-")[0] for f in outbox.glob("*.eml"))
     assert kinds == ["bevestiging"] * 3 + ["overzicht", "wachtlijst"]
     assert main(["run", str(path), "--today", "2021-10-05"]) == 0
-    assert capsys.readouterr().out.strip() == "verzonden 0, geweigerd 0, uitgesteld 0"
+    assert capsys.readouterr().out.strip().startswith("0 mails in de map")
     assert len(list(outbox.glob("*.eml"))) == 5
 
 

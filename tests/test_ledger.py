@@ -246,7 +246,7 @@ def test_only_a_mail_an_earlier_run_left_sending_is_warned_about(
         ledger.begin(intent(n=2), NOW)
         ledger.begin(intent(n=1), NOW)
     [warning] = [r.getMessage() for r in caplog.records]
-    assert "deelnemer1@example.nl" in warning and "interrupted" in warning
+    assert "deelnemer1@example.nl" in warning and "mogelijk al afgeleverd" in warning
 
 
 def test_confirmation_fills_confirmed_and_confirmed_on(ledger: Ledger) -> None:

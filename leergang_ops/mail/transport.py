@@ -361,13 +361,13 @@ class SmtpTransport:
                 log.info("Sent %s mail to %s", intent.kind, intent.recipient)
                 return
             if verdict.about is About.CONFIGURATION:
-                log.error("SMTP server %s refuses us at %s: %s", self.config.where,
+                log.info("SMTP server %s refuses us at %s: %s", self.config.where,
                           verdict.reply.step, verdict.reply)
                 self.close()
                 raise ServerRefusesUs(self.config.where, verdict)
             fault = DeliveryFault(verdict, data_sent=self.data_sent)
             if verdict.about is not About.MOMENT:
-                log.warning("%s mail to %s refused (%s) at %s: %s", intent.kind,
+                log.info("%s mail to %s refused (%s) at %s: %s", intent.kind,
                             intent.recipient, verdict.about, self.config.where, verdict.reply)
                 raise fault
             self.close()
@@ -376,7 +376,7 @@ class SmtpTransport:
                 self._give_up(fault)
                 raise fault
             delay = self.backoff * 2**attempt
-            log.warning("Temporary fault for %s mail to %s at %s (attempt %d of %d): %s; "
+            log.info("Temporary fault for %s mail to %s at %s (attempt %d of %d): %s; "
                         "retrying in %.1fs", intent.kind, intent.recipient,
                         self.config.where, attempt + 1, self.retries + 1, verdict.reply, delay)
             self._sleep(delay)
@@ -456,7 +456,7 @@ class SmtpTransport:
         if fault.step in _SESSION_STEPS:
             # Nothing gets through; don't spend the whole backoff again on every mail.
             self._unreachable = fault
-            log.error("Cannot reach SMTP server %s: %s", self.config.where, fault)
+            log.info("Cannot reach SMTP server %s: %s", self.config.where, fault)
 
     def _pace(self) -> None:
         """Wait until the next message may start: at most `rate_per_minute` a minute."""
@@ -693,9 +693,17 @@ def open_transport(env: Mapping[str, str], outbox_default: Path) -> Outbox | Smt
     anybody.
     """
     config = SmtpConfig.from_env(env)
-    folder = env.get("LEERGANG_OUTBOX", "").strip()
-    if config is None or folder:
+    folder = outbox_folder(env, outbox_default)
+    if config is None or folder is not None:
         if config is not None:
             log.info("LEERGANG_OUTBOX is set: mails go to %s, not to %s", folder, config.where)
-        return Outbox(Path(folder) if folder else outbox_default)
+        return Outbox(folder or outbox_default)
     return SmtpTransport(config)
+
+
+def outbox_folder(env: Mapping[str, str], default: Path) -> Path | None:
+    """Where mails go instead of being sent: LEERGANG_OUTBOX, else `default` without SMTP."""
+    folder = env.get("LEERGANG_OUTBOX", "").strip()
+    if folder:
+        return Path(folder)
+    return default if not env.get("LEERGANG_SMTP_HOST", "").strip() else None
