@@ -162,6 +162,19 @@ def test_an_auto_reply_and_a_delay_notice_are_not_bounces(course: Path,
 
 # --- bad configuration -------------------------------------------------------------------
 
+def test_a_wrong_imap_password_stops_even_the_first_run_before_its_first_mail(
+        tmp_path: Path, smtp_server: SmtpServer, imap_server: ImapServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "nieuw.xlsx"
+    shutil.copy(EXAMPLE, path)
+    for name, value in {**smtp_server.env(), **imap_server.env(),
+                        "LEERGANG_IMAP_PASSWORD": "wrong-secret-123"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SSL_CERT_FILE", str(imap_server.cert_file))
+    assert main(["run", str(path), *SENT_DAY]) == 2
+    assert smtp_server.messages == []
+
+
 @pytest.mark.parametrize(("setting", "value", "words"), [
     ("LEERGANG_IMAP_PASSWORD", "wrong-secret-123", "LEERGANG_IMAP_USER"),
     ("LEERGANG_IMAP_FOLDER", "Bounces", "Bounces"),

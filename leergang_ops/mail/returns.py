@@ -51,15 +51,17 @@ def read_returns(config: ImapConfig, ledger: Ledger, known: Mapping[str, str],
     names: only a bounce naming one of them is worth a "mogelijk". An unreachable mailbox is
     reported and the run goes on; a wrong login or folder raises InputError.
     """
-    from leergang_ops.mail.bounces import MailboxUnreachable, read_bounces
+    from leergang_ops.mail.bounces import MailboxUnreachable, check_connection, read_bounces
 
     returned = Returned()
     first = ledger.first_mail()
-    if first is None:
-        return returned  # nothing was sent yet, so nothing can come back
-    seen = ledger.seen_messages(config.folder)
     try:
-        scan = read_bounces(config, first.date(), seen)
+        if first is None:
+            # Nothing was sent yet, so nothing can come back; but a wrong login or folder
+            # must stop the run before its first mail, not after.
+            check_connection(config)
+            return returned
+        scan = read_bounces(config, first.date(), ledger.seen_messages(config.folder))
     except MailboxUnreachable as err:
         returned.unreachable = True
         returned.problems.append(f"de postbus voor teruggekomen mail is niet bereikbaar "
@@ -92,7 +94,7 @@ def _apply(report: Report, failure: Failure, ledger: Ledger, known: Mapping[str,
     arrived = report.date or datetime.combine(today, datetime.min.time()).astimezone()
     key = ledger.find_sent(report.message_id or "", report.mail_kind or "", address, arrived)
     about = bounce_verdict(failure)
-    words = " ".join(part for part in (failure.status, failure.diagnostic) if part)
+    words = _words(failure)
     if key is None:
         if address in known:
             ledger.report_bounce(address, report.mail_kind or "", failure.status, "mogelijk",
@@ -134,6 +136,13 @@ def _again(ledger: Ledger, key: tuple[str, str, str], address: str, about: About
     returned.again += 1
     returned.problems.append(f"{key[0]} aan {address} kwam terug ({words}); wordt opnieuw "
                              "verstuurd")
+
+
+def _words(failure: Failure) -> str:
+    """The status and the server's words, the status once (the words often repeat it)."""
+    if failure.status and failure.status in failure.diagnostic:
+        return failure.diagnostic
+    return " ".join(part for part in (failure.status, failure.diagnostic) if part)
 
 
 def known_addresses(names: Iterable[tuple[str, str]]) -> dict[str, str]:
