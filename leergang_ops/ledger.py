@@ -598,11 +598,12 @@ def read_ledger_state(path: Path) -> LedgerState:
 def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
     """The mails, then the bounces that blame nobody (`returned`) or are not ours
     (`returned-unmatched`), as records for the summary."""
+    about = "about" if _has_column(db, "mails", "about") else "''"  # older ledgers lack it
     rows = db.execute(
-        "SELECT kind, recipient, scope, address, name, status, at, detail FROM mails "
+        f"SELECT kind, recipient, scope, address, name, status, at, detail, {about} FROM mails "
         "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", (since.timestamp(),))
-    records = [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d)
-               for k, r, s, a, n, st, at, d in rows]
+    records = [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d, ab)
+               for k, r, s, a, n, st, at, d, ab in rows]
     if _has_table(db, "bounce_reports"):  # an older ledger, read as it is, has none
         for address, kind, status, about, diagnostic, arrived, matched in db.execute(
                 "SELECT * FROM bounce_reports ORDER BY arrived"):
@@ -613,6 +614,10 @@ def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
                     "returned" if matched else "returned-unmatched", at,
                     " ".join(part for part in (status, diagnostic) if part)))
     return records
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:

@@ -274,6 +274,7 @@ class SentRecord:
     scope: str
     address: str
     name: str
-    status: str  # sending | sent | deferred | bounced
+    status: str  # sending | sent | deferred | bounced (and returned… for bounce reports)
     at: datetime
     detail: str = ""
+    about: str = ""  # what a refusal was about (mail/replies.About), or 'bounce'

@@ -340,7 +340,12 @@ def _returned_problems(records: Sequence[SentRecord],
     """Bounces that blame no address (content, policy) and those that are not ours."""
     found = []
     for record in records:
-        if record.status == "returned":
+        if record.status == "deferred" and record.about == "content":
+            found.append((f"Een {KIND_LABELS.get(record.kind, record.kind).lower()} aan "
+                          f"{record.address} is om de inhoud geweigerd door de mailserver "
+                          f"({record.detail}); dit ligt niet aan het adres, de mail wordt "
+                          "opnieuw geprobeerd", "de beheerder van de mailserver (spamfilter)"))
+        elif record.status == "returned":
             found.append((f"Een {KIND_LABELS.get(record.kind, record.kind).lower()} aan "
                           f"{record.address} kwam terug om de inhoud of het beleid van de "
                           f"ontvangende server ({record.detail}); dit ligt niet aan het adres",

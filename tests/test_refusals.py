@@ -171,6 +171,11 @@ def test_content_refused_after_data_is_reported_and_not_blamed_on_the_address(
     assert "inhoud geweigerd" in capsys.readouterr().err
     assert ("herinnering", "deelnemer3@example.nl", "deferred", "content") in ledger_rows(path)
     assert not any("controleer" in m for m in meldingen(path))
+    summary = path.parent / "overzicht.xlsx"
+    assert main(["summary", str(path), "--out", str(summary), *REMIND_DAY]) == 0
+    overview = CalamineWorkbook.from_path(str(summary)).get_sheet_by_name("Overzicht")
+    text = " ".join(str(cell) for row in overview.to_python() for cell in row)
+    assert "deelnemer3@example.nl is om de inhoud geweigerd" in text
     smtp_env.lift()
     assert main(["run", str(path), "--today", "2021-11-05"]) == 0  # still due, sent now
     assert received(smtp_env)[("herinnering", "deelnemer3@example.nl")] == 1
