@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_today(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the mails that are due; write and send nothing")
+    run.add_argument("--new-ledger", action="store_true",
+                     help="start a new send ledger on purpose: what the workbook shows as "
+                          "sent and every mail due before today count as sent (refused when "
+                          "a ledger exists)")
     run.add_argument("--scheduled", action="store_true",
                      help="a scheduled run (cron, systemd, schedule): when it stops on "
                           "something the organisers can fix, the contact person gets one "
@@ -296,7 +300,8 @@ def _run(args: argparse.Namespace) -> int:
     progress = _progress_bar if sys.stderr.isatty() and not args.dry_run else None
     try:
         report = run(args.path, today, now, os.environ, dry_run=args.dry_run,
-                     progress=progress, clock=lambda: datetime.now(ZONE))
+                     progress=progress, clock=lambda: datetime.now(ZONE),
+                     new_ledger=args.new_ledger)
     except LeergangError as error:
         if args.scheduled and not args.dry_run:
             from leergang_ops.jobs import notify_fault

@@ -22,7 +22,9 @@ from leergang_ops.allocation import allocate
 from leergang_ops.errors import InputError, LeergangError
 from leergang_ops.ledger import (
     TEMPLATES_CHECKED,
+    WORKBOOK_FACT,
     Ledger,
+    adopt_legacy,
     ledger_path,
     passed_check,
     read_ledger_records,
@@ -249,8 +251,9 @@ def flag(workbook: Path, env: Mapping[str, str]) -> Allocation:
 
 @contextmanager
 def _locked(workbook: Path, env: Mapping[str, str]) -> Iterator[Ledger]:
-    path = ledger_path(workbook, env)
+    path = adopt_legacy(workbook, env)
     with run_lock(path), Ledger(path) as ledger:
+        ledger.remember(WORKBOOK_FACT, workbook.resolve().name, _EPOCH)
         yield ledger
 
 
@@ -276,11 +279,12 @@ def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
 
 def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
         dry_run: bool = False, progress: Callable[[int, int], None] | None = None,
-        clock: Callable[[], datetime] | None = None) -> RunReport:
+        clock: Callable[[], datetime] | None = None, new_ledger: bool = False) -> RunReport:
     """`run`: flag, then send every mail that is due, then mirror the ledger into the workbook.
 
     `now` is the moment the job acts as of (`--today`); `clock` reads the real time for
-    each mail's `Date` header (default: `now`).
+    each mail's `Date` header (default: `now`). `new_ledger` starts a send ledger on purpose
+    (contract §4): see `_seed`.
     """
     from leergang_ops.mail.bounces import ImapConfig
     from leergang_ops.mail.transport import SmtpConfig, outbox_folder
@@ -292,10 +296,13 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     with _organisers_to_fix():
         course = load_course(workbook)
         templates, fingerprint = _checked_templates(workbook, env)
+    _ledger_belongs(workbook, course, env, new_ledger=new_ledger)
     if dry_run:
         checked = check(workbook, today, env, course=course, templates=False)
         return RunReport(planned=checked.plan.intents)
     with _locked(workbook, env) as ledger:
+        if new_ledger:
+            _seed(ledger, course, today, now)
         ledger.remember(SETTINGS_FACT, _settings_fact(course.settings), now)
         returned = _read_returns(imap, ledger, course, today)
         checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
@@ -310,6 +317,69 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
             workbook, checked.course, checked.allocation, ledger.state())
         ledger.record_run(now)
     return report
+
+
+def _ledger_belongs(workbook: Path, course: Course, env: Mapping[str, str], *,
+                    new_ledger: bool) -> None:
+    """The safety net that does not depend on how the ledger is found (contract §4).
+
+    A missing or empty ledger beside a workbook that shows mails as sent would mail
+    everybody again: refuse, and say where the ledger was expected and what to do.
+    """
+    from leergang_ops.ledger import ledger_health
+
+    path = ledger_path(workbook, env)
+    if new_ledger:
+        if path.exists():
+            raise InputError(f"Er is al een verzendlogboek ({path}); --new-ledger begint er "
+                             "alleen een als er geen is. Er is niets verstuurd.")
+        return
+    if ledger_health(path) != "ok":
+        shown = [r for r in course.registrations if r.bevestiging_verstuurd.strip()]
+        if shown:
+            column = "Bevestiging verstuurd"
+            rows = ", ".join(str(r.row) for r in shown[:5]) + (" …" if len(shown) > 5 else "")
+            raise InputError(
+                f"Het verzendlogboek ontbreekt of is leeg ({path}), maar de werkmap toont "
+                f"verstuurde bevestigingen ({course.layout.sheet_name}, kolom {column}, rij "
+                f"{rows}). Er is niets verstuurd: anders kreeg iedereen zijn mails opnieuw. Zet "
+                "het verzendlogboek terug (het hoort bij de werkmap, bijvoorbeeld uit een "
+                "back-up), of start na controle bewust een nieuw met `leergang-ops run "
+                f"{workbook} --new-ledger`: dat noteert alles wat al verstuurd is of had "
+                "moeten zijn als verstuurd.")
+
+
+def _seed(ledger: Ledger, course: Course, today: date, now: datetime) -> None:
+    """A new ledger on purpose: record as sent what may have been sent (contract §4).
+
+    What the workbook shows as sent (`Bevestiging verstuurd`), and every mail that was due
+    before today — confirmations, waiting-list notices, reminders, change notices, weekly
+    overviews, with the meeting details as they are now — so nobody is mailed again; what
+    becomes due from today on goes out as usual.
+    """
+    from datetime import timedelta
+
+    from leergang_ops.mail.render import message_id
+
+    settings = course.settings
+    state = LedgerState()
+    allocation = allocate(course, state.confirmed)
+    yesterday = plan(course, allocation, state, today - timedelta(days=1))
+    checked = Checked(course, allocation, yesterday, ())
+    intents = {intent.key: intent for intent in yesterday.intents}
+    shown_on: dict[tuple[str, str, str], date] = {}
+    for reg in course.registrations:
+        shown = _parse_date(reg.bevestiging_verstuurd)
+        if shown is not None:
+            intent = MailIntent(MailKind.BEVESTIGING, reg.email, reg.naam, "-", row=reg.row)
+            intents.setdefault(intent.key, intent)
+            shown_on[intent.key] = shown
+    for key, intent in intents.items():
+        # A confirmation keeps the date the workbook shows: the column mirrors the ledger.
+        at = datetime.combine(shown_on[key], now.timetz()) if key in shown_on else now
+        ledger.mark_sent(intent, at, message_id(intent, settings), _announced(checked, intent))
+    ledger.commit()
+    log.info("New send ledger: %d mails recorded as sent already", len(intents))
 
 
 @contextmanager
@@ -786,7 +856,7 @@ def retry(workbook: Path, email: str, env: Mapping[str, str]) -> int:
     """`retry`: clear the refusals and bounces recorded for `email`; the number cleared."""
     from leergang_ops.model import normalise_email
 
-    path = ledger_path(workbook, env)
+    path = adopt_legacy(workbook, env)
     recipient = normalise_email(email)
     if not path.exists():
         raise InputError(f"Er is geen verzendlogboek ({path}): voor {email} is niets "
@@ -854,5 +924,5 @@ def import_registrations(workbook: Path, export: Path, mapping: Mapping[str, str
     if dry_run:
         return import_export(workbook, export, mapping, dry_run=True)
     ensure_not_in_use(workbook)
-    with run_lock(ledger_path(workbook, env)):
+    with run_lock(adopt_legacy(workbook, env)):
         return import_export(workbook, export, mapping)

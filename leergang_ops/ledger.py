@@ -140,16 +140,117 @@ _UPSERT_MAIL = """
 
 
 def ledger_path(workbook: Path, env: Mapping[str, str]) -> Path:
-    """Return where the ledger lives: `LEERGANG_STATE`, else `<stem>.leergang.sqlite` beside.
+    """Return where the course's ledger lives: found by the course, not by the file's name.
 
-    `LEERGANG_STATE` naming an existing folder puts the default file name in that folder.
+    `LEERGANG_STATE` wins (a file; or a folder for the default name). Else the workbook's
+    real folder (symbolic links resolved) holds `<leergang>.leergang.sqlite`, named after
+    the `Leergang` setting: a renamed workbook, or one opened through another link, finds
+    its history; a new edition under a new name starts a new ledger. A ledger of an older
+    release (`<file name>.leergang.sqlite`) is used until `adopt_legacy` moves it.
+    When the workbook cannot be read, the ledger that last served this file is used.
     """
-    default_name = workbook.stem + LEDGER_SUFFIX
+    folder, name = _default_location(workbook, env)
     configured = env.get(STATE_ENV, "").strip()
-    if not configured:
-        return workbook.with_name(default_name)
-    path = Path(configured).expanduser()
-    return path / default_name if path.is_dir() else path
+    if configured and not Path(configured).expanduser().is_dir():
+        return Path(configured).expanduser()
+    course = _course_name(workbook)
+    if course is None:
+        return _ledger_of_file(folder, workbook) or folder / (workbook.stem + LEDGER_SUFFIX)
+    path = folder / f"{_slug(course)}{LEDGER_SUFFIX}"
+    legacy = folder / name
+    if not path.exists() and legacy != path and legacy.exists():
+        return legacy
+    return path
+
+
+def _default_location(workbook: Path, env: Mapping[str, str]) -> tuple[Path, str]:
+    """The folder for the default ledger name, and the name an older release used."""
+    configured = env.get(STATE_ENV, "").strip()
+    legacy_name = workbook.stem + LEDGER_SUFFIX
+    if configured and Path(configured).expanduser().is_dir():
+        return Path(configured).expanduser(), legacy_name
+    real = _real(workbook)
+    return real.parent, real.stem + LEDGER_SUFFIX
+
+
+def _real(workbook: Path) -> Path:
+    try:
+        return workbook.resolve(strict=True)
+    except OSError:
+        return workbook.absolute()
+
+
+def _course_name(workbook: Path) -> str | None:
+    try:
+        stat = workbook.stat()
+    except OSError:
+        return None
+    return _course_name_of(str(_real(workbook)), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _course_name_of(path: str, mtime_ns: int, size: int) -> str | None:
+    # Cached by the file's identity: a run asks several times, and the workbook may be large.
+    from leergang_ops.workbook.read import course_name
+
+    return course_name(Path(path))
+
+
+def _slug(name: str) -> str:
+    """`Leergang slagvaardige wijkaanpak` → `leergang-slagvaardige-wijkaanpak`."""
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = "-".join("".join(c if c.isalnum() else " " for c in ascii_name.lower()).split())
+    return slug[:80].strip("-") or "leergang"
+
+
+WORKBOOK_FACT = "werkmap"  # the file name of the workbook the ledger last served
+
+
+def _ledger_of_file(folder: Path, workbook: Path) -> Path | None:
+    """The ledger in `folder` that last served a workbook of this name (it cannot be read now)."""
+    wanted = _real(workbook).name
+    for candidate in sorted(folder.glob(f"*{LEDGER_SUFFIX}")):
+        if _read_only(candidate, lambda db: _fact(db, WORKBOOK_FACT), None) == wanted:
+            return candidate
+    return None
+
+
+def _fact(db: sqlite3.Connection, name: str) -> str | None:
+    if not _has_table(db, "facts"):
+        return None
+    row = db.execute("SELECT value FROM facts WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def adopt_legacy(workbook: Path, env: Mapping[str, str]) -> Path:
+    """Move an older release's `<file name>.leergang.sqlite` to the course's name; the path.
+
+    Done under the old ledger's run lock, after a checkpoint that empties its WAL (the WAL
+    file goes by the database's name: renamed apart, committed mails would be lost).
+    """
+    path = ledger_path(workbook, env)
+    folder, name = _default_location(workbook, env)
+    legacy = folder / name
+    course = _course_name(workbook)
+    if course is None or path != legacy:
+        return path
+    target = folder / f"{_slug(course)}{LEDGER_SUFFIX}"
+    if target == legacy or target.exists():
+        return path
+    with run_lock(legacy):
+        db = sqlite3.connect(legacy, isolation_level=None)
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute("PRAGMA journal_mode = DELETE")  # no WAL file left to leave behind
+        finally:
+            db.close()
+        os.replace(legacy, target)
+    with contextlib.suppress(OSError):
+        os.unlink(legacy.with_name(legacy.name + ".lock"))
+    log.info("Send ledger %s renamed to %s (found by the course from now on)", legacy, target)
+    return target
 
 
 _SentRecord = tuple[MailIntent, datetime, str, Mapping[int, tuple[MeetingDetails, int]]]
@@ -588,6 +689,30 @@ def _read_only(path: Path, read: Callable[[sqlite3.Connection], T], missing: T) 
             return read(db) if version else missing
         except sqlite3.Error as err:
             raise InputError(f"{path}: het verzendlogboek kan niet worden gelezen: {err}") from err
+
+
+def ledger_health(path: Path) -> str:
+    """`missing`, `empty` (no mail recorded), `ok`; a 0-byte or damaged file raises InputError.
+
+    Read without writing. A 0-byte file is never a new ledger: it is what a restored backup
+    or a sync conflict leaves, and treating it as new would mail everybody again.
+    """
+    if not path.exists():
+        return "missing"
+    if path.stat().st_size == 0:
+        raise InputError(
+            f"{path}: het verzendlogboek is leeg (0 bytes): het is beschadigd, bijvoorbeeld door "
+            "een teruggezette back-up of een synchronisatieconflict. Er is niets verstuurd. Zet "
+            "het juiste bestand terug, of verwijder dit en start na controle bewust een nieuw "
+            "met `leergang-ops run WERKMAP --new-ledger`.")
+    try:
+        first = _read_only(path, lambda db: db.execute(
+            "SELECT 1 FROM mails LIMIT 1").fetchone(), None)
+    except InputError as err:
+        raise InputError(f"{err}. Er is niets verstuurd. Zet het juiste bestand terug, of "
+                         "verwijder dit en start na controle bewust een nieuw met "
+                         "`leergang-ops run WERKMAP --new-ledger`.") from err
+    return "ok" if first is not None else "empty"
 
 
 def read_ledger_state(path: Path) -> LedgerState:

@@ -140,7 +140,7 @@ def test_validate_writes_nothing_not_even_into_an_older_ledger(
         db.execute("DROP TABLE checks")
         db.execute("PRAGMA user_version = 1")
     before = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.is_file()}
-    assert path.stem + ".leergang.sqlite" in before
+    assert ledger_path(path, {}).name in before
     assert main(["validate", str(path), "--today", "2021-10-06"]) == 0
     assert "3 bevestigd" in capsys.readouterr().out  # read with the ledger's confirmed set
     after = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.is_file()}
@@ -284,7 +284,7 @@ def test_summary_send_during_a_run_exits_3_and_writes_nothing(
     assert "Er loopt al een run" in capsys.readouterr().err
     after = sorted(p.name for p in path.parent.iterdir())
     assert [name for name in after if name not in before] == [
-        path.stem + ".leergang.sqlite.lock"]  # the lock the test itself took
+        ledger_path(path, {}).name + ".lock"]  # the lock the test itself took
 
 
 def test_summary_without_send_writes_nothing_into_an_older_ledger(make_workbook: Build) -> None:

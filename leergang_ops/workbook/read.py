@@ -839,3 +839,25 @@ def load_course(path: Path) -> Course:
     # Without errors every table was read and the settings are complete.
     assert settings is not None and people is not None
     return Course(settings, meetings, registrations, _layout(people), ordered, path)
+
+
+def course_name(path: Path) -> str | None:
+    """The `Leergang` setting alone, read quickly; None when the workbook cannot tell.
+
+    The send ledger is found by it (ledger.ledger_path), so this must not fail on a workbook
+    that `load_course` would refuse for other reasons.
+    """
+    try:
+        book = _open_workbook(path)
+        sheet = next((m.name for m in book.sheets_metadata
+                      if schema.canonical_sheet(m.name) == schema.SHEET_SETTINGS), None)
+        if sheet is None:
+            return None
+        rows = book.get_sheet_by_name(sheet).to_python()
+    except (InputError, python_calamine.CalamineError, OSError, ValueError):
+        return None
+    for row in rows:
+        if len(row) >= 2 and schema.canonical_setting(row[0]) == "Leergang":
+            name = str(row[1]).strip()
+            return name or None
+    return None
