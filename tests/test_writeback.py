@@ -21,7 +21,6 @@ from lxml import etree
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.errors import InputError, LeergangError, WorkbookInUse
-from leergang_ops.workbook import write as write_module
 from leergang_ops.workbook.files import ensure_not_in_use, lock_files
 from leergang_ops.workbook.write import (
     CellStyle,
@@ -30,6 +29,10 @@ from leergang_ops.workbook.write import (
     patch_workbook,
     write_cells,
 )
+from leergang_ops.xlsx import cells as cells_module
+from leergang_ops.xlsx import sheet as sheet_module
+from leergang_ops.xlsx import verify as verify_module
+from leergang_ops.xlsx import write as write_module
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 SHEET = "xl/worksheets/sheet2.xml"  # Deelnemers is the second sheet in these workbooks
@@ -376,7 +379,7 @@ def test_failed_verification_leaves_the_original_and_no_temp_file(
     def misread(*args: Any) -> None:
         raise ValueError("cel G2 bevat 'x' in plaats van 'bevestigd'")
 
-    monkeypatch.setattr(write_module, "_verify_values", misread)
+    monkeypatch.setattr(verify_module, "_verify_values", misread)
     before = workbook.read_bytes()
     with pytest.raises(LeergangError, match="Controle van de bijgewerkte werkmap mislukt"):
         write_cells(workbook, "Deelnemers", status_cells())
@@ -390,16 +393,16 @@ def test_xml_escaping_is_what_saxutils_does(text: str) -> None:
     from xml.sax import saxutils
 
     for entities in ({}, {"\r": "&#13;"}, {'"': "&quot;"}):
-        assert write_module.escape(text, entities) == saxutils.escape(text, entities)
+        assert cells_module.escape(text, entities) == saxutils.escape(text, entities)
     for entities in ({}, {"&quot;": '"'}):
-        assert write_module.unescape(text, entities) == saxutils.unescape(text, entities)
+        assert cells_module.unescape(text, entities) == saxutils.unescape(text, entities)
 
 
 def test_read_back_finds_a_cell_that_does_not_hold_what_was_written(workbook: Path) -> None:
     write_cells(workbook, "Deelnemers", status_cells())
     expected = {**status_cells(), (2, 7): CellWrite("wachtlijst")}
     with pytest.raises(LeergangError, match="cel G2 bevat 'bevestigd' in plaats van 'wachtlijst'"):
-        write_module._verify(workbook, "Deelnemers", write_module._group_writes(expected))
+        verify_module._verify(workbook, "Deelnemers", cells_module._group_writes(expected))
 
 
 def flip_a_byte(xlsx: bytes, member: str) -> bytes:
@@ -427,7 +430,7 @@ def test_read_back_finds_a_damaged_member(workbook: Path, tmp_path: Path) -> Non
     # The theme is a part the patch copies through without reading it.
     damaged.write_bytes(flip_a_byte(workbook.read_bytes(), "xl/theme/theme1.xml"))
     with pytest.raises(LeergangError, match="Controle van de bijgewerkte werkmap mislukt"):
-        write_module._verify(damaged, "Deelnemers", write_module._group_writes(status_cells()))
+        verify_module._verify(damaged, "Deelnemers", cells_module._group_writes(status_cells()))
 
 
 # ---------------------------------------------------------------------------- values
@@ -638,7 +641,7 @@ def test_cells_appended_at_a_rows_end_are_what_the_general_path_writes(
         cells[(2, 3)] = CellWrite("links")
     quick = write_raw_sheet(tmp_path, sheet_data)
     write_cells(quick, "Deelnemers", cells)
-    monkeypatch.setattr(write_module._SheetPatcher, "_appended", lambda *args: None)
+    monkeypatch.setattr(sheet_module._SheetPatcher, "_appended", lambda *args: None)
     general = write_raw_sheet(tmp_path, sheet_data)
     write_cells(general, "Deelnemers", cells)
     sheet = "xl/worksheets/sheet1.xml"
@@ -649,16 +652,16 @@ def test_cells_appended_at_a_rows_end_are_what_the_general_path_writes(
 def test_the_quick_path_takes_the_common_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Guards the test above: the shapes a first flag meets do go the quick way."""
     taken: list[str] = []
-    appended = write_module._SheetPatcher._appended
+    appended = sheet_module._SheetPatcher._appended
 
     def spy(self: Any, row: bytes, *args: Any) -> bytes | None:
         result = appended(self, row, *args)
         taken.append("quick" if result is not None else "general")
         return result
 
-    monkeypatch.setattr(write_module._SheetPatcher, "_appended", spy)
+    monkeypatch.setattr(sheet_module._SheetPatcher, "_appended", spy)
     for shape in ("text and number", "formatted row", "extLst after the cells"):
-        patcher = write_module._SheetPatcher(
+        patcher = sheet_module._SheetPatcher(
             {2: [(4, CellWrite("x"))]}, None, False, {})
         source = io.BytesIO(f'<worksheet xmlns="{MAIN}"><sheetData>{ROW_SHAPES[shape]}'
                             f'</sheetData></worksheet>'.encode())
