@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from leergang_ops.errors import InputError, WorkbookInUse
-from leergang_ops.workbook.files import ensure_not_in_use, replace_atomically
 from leergang_ops.xlsx.calcchain import _prune_calc_chain, _without_calc_chain
 from leergang_ops.xlsx.cells import CellWrite, _group_writes, _Writes
+from leergang_ops.xlsx.files import ensure_not_in_use, replace_atomically
 from leergang_ops.xlsx.package import _locate, _open_package, _Package, _reading
 from leergang_ops.xlsx.sheet import _SheetPatcher
 from leergang_ops.xlsx.styles import _Styles
