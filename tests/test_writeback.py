@@ -33,6 +33,7 @@ from leergang_ops.xlsx import cells as cells_module
 from leergang_ops.xlsx import sheet as sheet_module
 from leergang_ops.xlsx import verify as verify_module
 from leergang_ops.xlsx import write as write_module
+from leergang_ops.xlsx.errors import VerificationFailed
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 SHEET = "xl/worksheets/sheet2.xml"  # Deelnemers is the second sheet in these workbooks
@@ -401,7 +402,8 @@ def test_xml_escaping_is_what_saxutils_does(text: str) -> None:
 def test_read_back_finds_a_cell_that_does_not_hold_what_was_written(workbook: Path) -> None:
     write_cells(workbook, "Deelnemers", status_cells())
     expected = {**status_cells(), (2, 7): CellWrite("wachtlijst")}
-    with pytest.raises(LeergangError, match="cel G2 bevat 'bevestigd' in plaats van 'wachtlijst'"):
+    with pytest.raises(VerificationFailed,
+                       match="cel G2 bevat 'bevestigd' in plaats van 'wachtlijst'"):
         verify_module._verify(workbook, "Deelnemers", cells_module._group_writes(expected))
 
 
@@ -429,7 +431,7 @@ def test_read_back_finds_a_damaged_member(workbook: Path, tmp_path: Path) -> Non
     damaged = tmp_path / "damaged.xlsx"
     # The theme is a part the patch copies through without reading it.
     damaged.write_bytes(flip_a_byte(workbook.read_bytes(), "xl/theme/theme1.xml"))
-    with pytest.raises(LeergangError, match="Controle van de bijgewerkte werkmap mislukt"):
+    with pytest.raises(VerificationFailed, match="Controle van de bijgewerkte werkmap mislukt"):
         verify_module._verify(damaged, "Deelnemers", cells_module._group_writes(status_cells()))
 
 

@@ -1,7 +1,17 @@
-"""Lock files beside the workbook; the file-system helpers live in leergang_ops.xlsx.files."""
+"""Lock files beside the workbook, in the course's terms (the helpers live in xlsx.files)."""
 
 from __future__ import annotations
 
-from leergang_ops.xlsx.files import ensure_not_in_use, lock_files, replace_atomically
+from pathlib import Path
 
-__all__ = ["ensure_not_in_use", "lock_files", "replace_atomically"]
+from leergang_ops.workbook.write import course_errors
+from leergang_ops.xlsx import files
+from leergang_ops.xlsx.files import lock_files
+
+__all__ = ["ensure_not_in_use", "lock_files"]
+
+
+def ensure_not_in_use(path: Path) -> None:
+    """Raise WorkbookInUse, naming the lock file, when a lock file exists."""
+    with course_errors():
+        files.ensure_not_in_use(path)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import re
-import unicodedata
+
+from leergang_ops.xlsx.names import loose_key as header_key  # headers and sheet names alike
 
 SHEET_SETTINGS = "Instellingen"
 SHEET_MEETINGS = "Bijeenkomsten"
@@ -103,16 +103,6 @@ YES, NO = "ja", "nee"
 VOOR_PARTICIPANTS = "deelnemers"
 VOOR_WITH_ADMINISTRATORS = "deelnemers en bestuurders"
 ROLES = ("deelnemer", "bestuurder")
-
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
-                              "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "_": " "})
-
-
-def header_key(text: object) -> str:
-    """Compare headers case-insensitively, ignoring surrounding and doubled spaces."""
-    value = unicodedata.normalize("NFKC", str(text or "")).translate(_APOSTROPHES)
-    return re.sub(r"\s+", " ", value).strip().casefold()
-
 
 def _index(aliases: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> dict[str, str]:
     index = {header_key(name): name for name in names}

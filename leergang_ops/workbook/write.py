@@ -1,10 +1,50 @@
-"""The course's side of the write-back: the lossless patcher lives in leergang_ops.xlsx."""
+"""The write-back in the course's terms: leergang_ops.xlsx patches, this names the errors.
+
+The xlsx package knows nothing of courses; its errors become the course's here, with the
+same Dutch message: a file in use is WorkbookInUse (exit 3), a failed read-back a
+LeergangError, anything else about the file InputError (exit 2).
+"""
 
 from __future__ import annotations
 
-from leergang_ops.xlsx.cells import CellStyle, CellWrite
-from leergang_ops.xlsx.refs import column_letters
-from leergang_ops.xlsx.write import backup_path, patch_workbook, write_cells
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 
-__all__ = ["CellStyle", "CellWrite", "backup_path", "column_letters", "patch_workbook",
-           "write_cells"]
+from leergang_ops.errors import InputError, LeergangError, WorkbookInUse
+from leergang_ops.xlsx import write as xlsx_write
+from leergang_ops.xlsx.errors import FileInUse, VerificationFailed, XlsxError
+from leergang_ops.xlsx.write import CellStyle, CellWrite, backup_path, column_letters
+
+__all__ = ["CellStyle", "CellWrite", "backup_path", "column_letters", "course_errors",
+           "patch_workbook", "write_cells"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@contextlib.contextmanager
+def course_errors() -> Iterator[None]:
+    """Re-raise the xlsx package's errors as the course's, keeping the message."""
+    try:
+        yield
+    except FileInUse as err:
+        raise WorkbookInUse(str(err)) from err
+    except VerificationFailed as err:
+        raise LeergangError(str(err)) from err
+    except XlsxError as err:
+        raise InputError(str(err)) from err
+
+
+def _in_course_terms(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`func` raising the course's errors instead of the xlsx package's."""
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with course_errors():
+            return func(*args, **kwargs)
+    return wrapper
+
+
+write_cells = _in_course_terms(xlsx_write.write_cells)
+patch_workbook = _in_course_terms(xlsx_write.patch_workbook)

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from leergang_ops.errors import WorkbookInUse
+from leergang_ops.xlsx.errors import FileInUse
 
 
 def lock_files(path: Path) -> list[Path]:
@@ -22,10 +22,10 @@ def lock_files(path: Path) -> list[Path]:
 
 
 def ensure_not_in_use(path: Path) -> None:
-    """Raise WorkbookInUse, naming the lock file, when a lock file exists."""
+    """Raise FileInUse, naming the lock file, when a lock file exists."""
     locks = lock_files(path)
     if locks:
-        raise WorkbookInUse(
+        raise FileInUse(
             f"{Path(path).name} is geopend in een spreadsheetprogramma (lockbestand "
             f"{locks[0].name}). Sluit het bestand en probeer het opnieuw; is het niet geopend, "
             f"verwijder dan het lockbestand."

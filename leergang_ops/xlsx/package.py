@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from leergang_ops.errors import InputError
-from leergang_ops.workbook.schema import header_key
+from leergang_ops.xlsx.errors import DamagedWorkbook, NotAWorkbook, SheetNotFound, WorkbookMissing
+from leergang_ops.xlsx.names import loose_key
 
 # ---------------------------------------------------------------------------- the package
 
@@ -48,7 +48,8 @@ def _parse_xml(data: bytes, part: str) -> etree._Element:
     try:
         return etree.fromstring(data, _SAFE_PARSER)
     except etree.XMLSyntaxError as err:
-        raise InputError(f"Onderdeel {part} van de werkmap is geen geldige XML: {err}") from err
+        raise DamagedWorkbook(
+            f"Onderdeel {part} van de werkmap is geen geldige XML: {err}") from err
 
 
 def _local(tag: str) -> str:
@@ -90,7 +91,7 @@ def _locate(zin: zipfile.ZipFile, sheet_name: str) -> _Package:
         "/officeDocument")), "xl/workbook.xml")
     workbook = _member(names, office)
     if workbook is None:
-        raise InputError("Dit bestand is geen Excel-werkmap (xl/workbook.xml ontbreekt).")
+        raise NotAWorkbook("Dit bestand is geen Excel-werkmap (xl/workbook.xml ontbreekt).")
     root = _parse_xml(zin.read(workbook), workbook)
     sheets = [(el.get("name", ""), el.get("sheetId", ""), _rel_id(el)) for el in root.iter()
               if isinstance(el.tag, str) and _local(el.tag) == "sheet"]
@@ -101,10 +102,10 @@ def _locate(zin: zipfile.ZipFile, sheet_name: str) -> _Package:
     wb_rels = _rels(zin, names, workbook)
     rel = next((r for r in wb_rels if r.rel_id == rel_id), None)
     if rel is None or not rel.rel_type.endswith("/worksheet"):
-        raise InputError(f"Werkblad '{name}' is geen gewoon werkblad met cellen.")
+        raise SheetNotFound(f"Werkblad '{name}' is geen gewoon werkblad met cellen.")
     sheet = _member(names, rel.part)
     if sheet is None:
-        raise InputError(f"Werkblad '{name}' ontbreekt in het bestand ({rel.part}).")
+        raise SheetNotFound(f"Werkblad '{name}' ontbreekt in het bestand ({rel.part}).")
     tables = [_member(names, r.part) for r in _rels(zin, names, sheet)
               if r.rel_type.endswith("/table")]
     return _Package(
@@ -133,12 +134,12 @@ def _rel_id(el: etree._Element) -> str:
 
 def _match_sheet(wanted: str, sheets: list[tuple[str, str, str]]) -> tuple[str, str, str]:
     """The sheet with this name: exactly, else case-insensitive ignoring surrounding spaces."""
-    for key in (lambda s: s, lambda s: s.strip().casefold(), header_key):
+    for key in (lambda s: s, lambda s: s.strip().casefold(), loose_key):
         found = [sheet for sheet in sheets if key(sheet[0]) == key(wanted)]
         if found:
             return found[0]
     available = ", ".join(f"'{name}'" for name, _, _ in sheets)
-    raise InputError(f"Werkblad '{wanted.strip()}' niet gevonden (wel: {available}).")
+    raise SheetNotFound(f"Werkblad '{wanted.strip()}' niet gevonden (wel: {available}).")
 
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -150,9 +151,9 @@ def _open_package(src: Path) -> Iterator[zipfile.ZipFile]:
     try:
         zin = zipfile.ZipFile(src)
     except FileNotFoundError as err:
-        raise InputError(f"Werkmap {src} niet gevonden.") from err
+        raise WorkbookMissing(f"Werkmap {src} niet gevonden.") from err
     except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise InputError(_not_a_workbook(src)) from err
+        raise NotAWorkbook(_not_a_workbook(src)) from err
     with zin:
         yield zin
 
@@ -175,4 +176,4 @@ def _reading(src: Path) -> Iterator[None]:
     try:
         yield
     except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as err:
-        raise InputError(f"{src.name} is beschadigd: {err}") from err
+        raise DamagedWorkbook(f"{src.name} is beschadigd: {err}") from err

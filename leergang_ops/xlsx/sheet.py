@@ -10,7 +10,6 @@ import re
 from datetime import date, datetime
 from typing import IO, Protocol
 
-from leergang_ops.errors import InputError
 from leergang_ops.xlsx.cells import (
     _ARRAY_HINT,
     _R_CELL,
@@ -30,6 +29,7 @@ from leergang_ops.xlsx.cells import (
     escape,
     unescape,
 )
+from leergang_ops.xlsx.errors import DamagedWorkbook, Unsupported
 from leergang_ops.xlsx.refs import _column_number, _parse_range, _range_text, column_letters
 from leergang_ops.xlsx.styles import _Styles
 from leergang_ops.xlsx.zip import _CHUNK
@@ -100,7 +100,8 @@ class _SheetPatcher:
             if match:
                 return buf, match
             if not chunk:
-                raise InputError("Het werkblad heeft geen celgegevens (<sheetData> ontbreekt).")
+                raise DamagedWorkbook(
+                    "Het werkblad heeft geen celgegevens (<sheetData> ontbreekt).")
 
     def _stream_rows(self, buf: bytes, source: IO[bytes]) -> None:
         end_tag, row_end = self.names.sheet_data_end, self.names.row_end
@@ -119,7 +120,7 @@ class _SheetPatcher:
                 buf = buf[cut:]
             chunk = source.read(_CHUNK)
             if not chunk:
-                raise InputError("Het werkblad is afgebroken (</sheetData> ontbreekt).")
+                raise DamagedWorkbook("Het werkblad is afgebroken (</sheetData> ontbreekt).")
             buf += chunk
 
     def _copy_tail(self, rest: bytes, source: IO[bytes]) -> None:
@@ -152,7 +153,7 @@ class _SheetPatcher:
             else:
                 end = buf.find(names.row_end, match.end(), stop)
                 if end < 0:
-                    raise InputError("Het werkblad bevat een onvolledige rij.")
+                    raise DamagedWorkbook("Het werkblad bevat een onvolledige rij.")
                 end += len(names.row_end)
             r = _R_ROW.search(tag)
             number = int(r.group(1)) if r else self.last_row + 1
@@ -323,11 +324,11 @@ class _SheetPatcher:
                 return None
             end = row.find(b">", k, hi) + 1
             if end == 0:
-                raise InputError("Het werkblad bevat een onvolledige cel.")
+                raise DamagedWorkbook("Het werkblad bevat een onvolledige cel.")
             if row[end - 2] != 47:  # not self-closing: the cell ends at its </c>
                 end = row.find(self.names.cell_end, end, hi)
                 if end < 0:
-                    raise InputError("Het werkblad bevat een onvolledige cel.")
+                    raise DamagedWorkbook("Het werkblad bevat een onvolledige cel.")
                 end += len(self.names.cell_end)
             found.append((col, k, end))
         return found, hi
@@ -355,7 +356,7 @@ class _SheetPatcher:
             if row[end - 2] != 47:  # not self-closing: the cell ends at its </c>
                 end = row.find(names.cell_end, end, hi)
                 if end < 0:
-                    raise InputError("Het werkblad bevat een onvolledige cel.")
+                    raise DamagedWorkbook("Het werkblad bevat een onvolledige cel.")
                 end += len(names.cell_end)
             if append_at < 0:
                 append_at = end
@@ -452,7 +453,7 @@ class _SheetPatcher:
     def _check_arrays(self, row: int, col: int) -> None:
         for box in self.arrays:
             if box[0] <= row <= box[2] and box[1] <= col <= box[3]:
-                raise InputError(
+                raise Unsupported(
                     f"Cel {column_letters(col)}{row} hoort bij een matrixformule "
                     f"({_range_text(box)}); die kan niet cel voor cel worden overschreven. "
                     f"Verwijder de formule of verplaats de kolom.")
@@ -504,7 +505,7 @@ class _SheetPatcher:
         try:
             moved = Translator("=" + text, origin=master).translate_formula(ref)[1:]
         except TranslatorError as err:
-            raise InputError(f"De gedeelde formule van cel {master} kan niet naar {ref} "
+            raise Unsupported(f"De gedeelde formule van cel {master} kan niet naar {ref} "
                              f"worden overgezet: {err}") from err
         f = self.names.prefix + b"f"
         return b"<" + f + b">" + escape(moved).encode("utf-8") + b"</" + f + b">"
@@ -619,8 +620,8 @@ def _widened(spans: bytes, cols: tuple[int, ...]) -> bytes:
 def _check_encoding(head: bytes) -> None:
     """Refuse sheet XML that is not UTF-8 (Excel never writes anything else)."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError("Het werkblad is in UTF-16 opgeslagen; dat wordt niet ondersteund.")
+        raise Unsupported("Het werkblad is in UTF-16 opgeslagen; dat wordt niet ondersteund.")
     match = _XML_ENCODING.match(head)
     if match and match.group(1).lower() not in (b"utf-8", b"utf8"):
-        raise InputError(f"Het werkblad gebruikt tekenset {match.group(1).decode()}; "
+        raise Unsupported(f"Het werkblad gebruikt tekenset {match.group(1).decode()}; "
                          f"alleen UTF-8 wordt ondersteund.")

@@ -6,8 +6,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from leergang_ops.errors import InputError
 from leergang_ops.xlsx.cells import DATE_FORMAT, DATETIME_FORMAT, CellStyle, escape, unescape
+from leergang_ops.xlsx.errors import DamagedWorkbook, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _Styles:
         self.text = data.decode("utf-8")
         root = re.search(r"<([A-Za-z_][\w.-]*:)?styleSheet\b[^>]*>", self.text)
         if root is None:
-            raise InputError("De stijlen van de werkmap (styles.xml) zijn onleesbaar.")
+            raise DamagedWorkbook("De stijlen van de werkmap (styles.xml) zijn onleesbaar.")
         self.root_end = root.end()
         self.p = root.group(1) or ""
         self.sections = {name: self._section(name, child) for name, child in
@@ -198,7 +198,7 @@ class _Styles:
             count = len(section.items) + len(section.added)
             if section.start < 0:
                 if name != "numFmts":
-                    raise InputError(f"styles.xml mist <{name}>; stijlen kunnen niet worden "
+                    raise Unsupported(f"styles.xml mist <{name}>; stijlen kunnen niet worden "
                                      f"toegevoegd.")
                 xml = (f'<{self.p}numFmts count="{count}">{"".join(section.added)}'
                        f"</{self.p}numFmts>")

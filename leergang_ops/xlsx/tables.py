@@ -8,7 +8,6 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from leergang_ops.errors import InputError
 from leergang_ops.xlsx.cells import (
     _OOXML_ESCAPE,
     MAX_COL,
@@ -18,6 +17,7 @@ from leergang_ops.xlsx.cells import (
     clean_text,
     escape,
 )
+from leergang_ops.xlsx.errors import Unsupported
 from leergang_ops.xlsx.package import _local, _parse_xml
 from leergang_ops.xlsx.refs import _overlaps, _parse_range, _range_text, column_letters
 
@@ -102,13 +102,13 @@ def _renamed_columns(table: _Table, flat: Mapping[tuple[int, int], CellWrite]) -
         index = col - c1
         name = _header_text(flat[(r1, col)])
         if name is None:
-            raise InputError(f"Kopcel {column_letters(col)}{r1} van tabel {table.name} moet "
+            raise Unsupported(f"Kopcel {column_letters(col)}{r1} van tabel {table.name} moet "
                              f"een tekst zijn.")
         if index < len(table.columns) and name != table.columns[index]:
             renames[index] = name
     names = [renames.get(i, column) for i, column in enumerate(table.columns)]
     if len({n.casefold() for n in names}) != len(names):
-        raise InputError(f"Kolomnamen in tabel {table.name} moeten uniek zijn.")
+        raise Unsupported(f"Kolomnamen in tabel {table.name} moeten uniek zijn.")
     return renames
 
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, time, timedelta
 from pathlib import Path
 
-from leergang_ops.errors import InputError, LeergangError
 from leergang_ops.xlsx.cells import CellValue, _is_empty, _Writes, clean_text, excel_serial
+from leergang_ops.xlsx.errors import VerificationFailed, XlsxError
 from leergang_ops.xlsx.package import _locate, _Package
 from leergang_ops.xlsx.refs import column_letters
 from leergang_ops.xlsx.zip import _CHUNK
@@ -35,8 +35,8 @@ def _verify(path: Path, sheet_name: str, writes: _Writes) -> None:
                                      *package.tables} - {None})
                 values_read.result()
     except (ValueError, OSError, zipfile.BadZipFile, xml.parsers.expat.ExpatError,
-            InputError, CalamineError) as err:
-        raise LeergangError(f"Controle van de bijgewerkte werkmap mislukt ({err}); "
+            XlsxError, CalamineError) as err:
+        raise VerificationFailed(f"Controle van de bijgewerkte werkmap mislukt ({err}); "
                             f"de werkmap is niet gewijzigd.") from err
 
 

@@ -17,16 +17,20 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from leergang_ops.errors import InputError, WorkbookInUse
 from leergang_ops.xlsx.calcchain import _prune_calc_chain, _without_calc_chain
-from leergang_ops.xlsx.cells import CellWrite, _group_writes, _Writes
+from leergang_ops.xlsx.cells import CellStyle, CellValue, CellWrite, _group_writes, _Writes
+from leergang_ops.xlsx.errors import FileInUse, WorkbookMissing, XlsxError
 from leergang_ops.xlsx.files import ensure_not_in_use, replace_atomically
 from leergang_ops.xlsx.package import _locate, _open_package, _Package, _reading
+from leergang_ops.xlsx.refs import column_letters
 from leergang_ops.xlsx.sheet import _SheetPatcher
 from leergang_ops.xlsx.styles import _Styles
 from leergang_ops.xlsx.tables import _extend_tables, _load_table
 from leergang_ops.xlsx.verify import _verify
 from leergang_ops.xlsx.zip import _DeflatedSpool, _write_package
+
+__all__ = ["CellStyle", "CellValue", "CellWrite", "backup_path", "column_letters",
+           "patch_workbook", "write_cells"]
 
 # ---------------------------------------------------------------------------- public edge
 
@@ -49,7 +53,7 @@ def write_cells(
     """Patch the workbook in place: temp file beside it, verify, atomic replace, keep a backup.
 
     Returns False and leaves the file untouched (same bytes, same mtime) when nothing changes.
-    A lock file beside the workbook raises WorkbookInUse before anything is written.
+    A lock file beside the workbook raises FileInUse before anything is written.
     """
     path = Path(path)
     target = _unlocked_target(path)
@@ -64,12 +68,12 @@ def write_cells(
         _verify(tmp, sheet_name, writes)
         _unlocked_target(path)  # opened in Excel meanwhile?
         if _fingerprint(target) != before:
-            raise WorkbookInUse(f"{path.name} is gewijzigd terwijl het werd bijgewerkt; "
+            raise FileInUse(f"{path.name} is gewijzigd terwijl het werd bijgewerkt; "
                                 f"er is niets geschreven. Probeer het opnieuw.")
         try:
             replace_atomically(target, tmp, backup_path(target) if backup else None)
         except PermissionError as err:  # Windows refuses to replace a file Excel holds open
-            raise WorkbookInUse(f"{path.name} kan niet worden vervangen ({err}); is het "
+            raise FileInUse(f"{path.name} kan niet worden vervangen ({err}); is het "
                                 f"geopend? Er is niets geschreven.") from err
         return True
     finally:
@@ -91,7 +95,7 @@ def _temp_file_beside(target: Path) -> Path:
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".~{target.stem}-",
                                     suffix=".tmp")
     except OSError as err:
-        raise InputError(f"Kan niet schrijven in de map van {target.name}: {err}") from err
+        raise XlsxError(f"Kan niet schrijven in de map van {target.name}: {err}") from err
     os.close(fd)
     return Path(name)
 
@@ -173,5 +177,5 @@ def _fingerprint(path: Path) -> tuple[int, int]:
     try:
         stat = path.stat()
     except FileNotFoundError as err:
-        raise InputError(f"Werkmap {path} niet gevonden.") from err
+        raise WorkbookMissing(f"Werkmap {path} niet gevonden.") from err
     return stat.st_size, stat.st_mtime_ns

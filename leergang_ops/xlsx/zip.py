@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from leergang_ops.errors import InputError
+from leergang_ops.xlsx.errors import DamagedWorkbook
 
 _CHUNK = 1 << 20
 _SPOOL = 8 << 20  # the compressed patched sheet stays in memory up to this size, then on disk
@@ -140,7 +140,7 @@ def _copy_raw(raw: IO[bytes], zout: zipfile.ZipFile, info: zipfile.ZipInfo) -> N
     raw.seek(info.header_offset)
     header = raw.read(_LOCAL_HEADER.size)
     if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
-        raise InputError(f"Onderdeel {info.filename} van de werkmap is beschadigd.")
+        raise DamagedWorkbook(f"Onderdeel {info.filename} van de werkmap is beschadigd.")
     fields = _LOCAL_HEADER.unpack(header)
     raw.seek(fields[9] + fields[10], os.SEEK_CUR)  # file name and extra field
     out = copy.copy(info)
@@ -159,7 +159,7 @@ def _append_raw(zout: zipfile.ZipFile, info: zipfile.ZipInfo, data: IO[bytes],
     while remaining:
         chunk = data.read(min(remaining, _CHUNK))
         if not chunk:
-            raise InputError(f"Onderdeel {info.filename} van de werkmap is afgebroken.")
+            raise DamagedWorkbook(f"Onderdeel {info.filename} van de werkmap is afgebroken.")
         fp.write(chunk)
         remaining -= len(chunk)
     zout.filelist.append(info)
