@@ -6,10 +6,7 @@ import re
 import zipfile
 
 from leergang_ops.xlsx.package import _Package
-from leergang_ops.xlsx.styles import _parse_attrs
-from leergang_ops.xlsx.tables import _set_str_attr
-
-# ---------------------------------------------------------------------------- calcChain
+from leergang_ops.xlsx.tags import _parse_attrs, _set_str_attr
 
 
 def _prune_calc_chain(data: bytes, sheet_id: str, refs: list[str]) -> bytes | None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-
-from leergang_ops.xlsx.refs import column_letters
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +41,6 @@ DATETIME_FORMAT = "dd-mm-yyyy hh:mm"
 
 
 _Writes = dict[int, list[tuple[int, CellWrite]]]  # row → (column, write), both ascending
-
-
-# ---------------------------------------------------------------------------- writes
 
 
 def _group_writes(cells: Mapping[tuple[int, int], CellWrite]) -> _Writes:
@@ -89,9 +83,6 @@ def _check_write(write: object) -> None:
 def _is_empty(value: CellValue) -> bool:
     return value is None or value == ""
 
-
-
-# ---------------------------------------------------------------------------- cell XML
 
 # xml.sax.saxutils' escape and unescape, here because importing that module pulls in
 # urllib.request and http.client for its parser helpers (~8 ms of every run's start).
@@ -202,40 +193,3 @@ class _Names:
         return f"><{pre}v>{_number_text(value)}</{pre}v></{pre}c>".encode()
 
 
-@functools.cache
-def _letters(col: int) -> bytes:
-    return column_letters(col).encode()
-
-
-_ATTR_CACHE: dict[bytes, re.Pattern[bytes]] = {}
-
-
-def _attr(tag: bytes, name: bytes) -> bytes | None:
-    """The value of attribute `name` in a start tag (bytes), or None."""
-    pattern = _ATTR_CACHE.get(name)
-    if pattern is None:
-        pattern = re.compile(rb"\s" + re.escape(name) + rb"\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-        _ATTR_CACHE[name] = pattern
-    match = pattern.search(tag)
-    if match is None:
-        return None
-    return match.group(1) if match.group(1) is not None else match.group(2)
-
-
-def _set_attr(tag: bytes, name: bytes, value: bytes) -> bytes:
-    """The start tag with attribute `name` set to `value` (added before the tag's end)."""
-    _attr(tag, name)  # compiles the pattern
-    pattern = _ATTR_CACHE[name]
-    match = pattern.search(tag)
-    if match:
-        return tag[: match.start()] + b" " + name + b'="' + value + b'"' + tag[match.end():]
-    end = len(tag) - (2 if tag.endswith(b"/>") else 1)
-    return tag[:end].rstrip() + b" " + name + b'="' + value + b'"' + tag[end:]
-
-
-_R_ROW = re.compile(rb"\sr\s*=\s*[\"'](\d+)[\"']")
-_R_CELL = re.compile(rb"\sr\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)[\"']")
-_S_ATTR = re.compile(rb"\ss\s*=\s*[\"'](\d+)[\"']")
-_ARRAY_HINT = re.compile(rb"\st\s*=\s*[\"'](?:array|dataTable)[\"']")
-_SHEET_DATA = re.compile(rb"<([A-Za-z_][\w.-]*:)?sheetData\b[^>]*>")
-_XML_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)")

@@ -16,8 +16,6 @@ from lxml import etree
 from leergang_ops.xlsx.errors import DamagedWorkbook, NotAWorkbook, SheetNotFound, WorkbookMissing
 from leergang_ops.xlsx.names import loose_key
 
-# ---------------------------------------------------------------------------- the package
-
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 

@@ -11,33 +11,35 @@ from datetime import date, datetime
 from typing import IO, Protocol
 
 from leergang_ops.xlsx.cells import (
-    _ARRAY_HINT,
-    _R_CELL,
-    _R_ROW,
-    _S_ATTR,
-    _SHEET_DATA,
-    _XML_ENCODING,
     MAX_COL,
     MAX_ROW,
     CellWrite,
-    _attr,
     _is_empty,
-    _letters,
     _Names,
     _number_text,
-    _set_attr,
     escape,
     unescape,
 )
 from leergang_ops.xlsx.errors import DamagedWorkbook, Unsupported
 from leergang_ops.xlsx.refs import _column_number, _parse_range, _range_text, column_letters
 from leergang_ops.xlsx.styles import _Styles
+from leergang_ops.xlsx.tags import _attr, _set_attr
 from leergang_ops.xlsx.zip import _CHUNK
 
 log = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------------------- the sheet
+@functools.cache
+def _letters(col: int) -> bytes:
+    return column_letters(col).encode()
+
+
+_R_ROW = re.compile(rb"\sr\s*=\s*[\"'](\d+)[\"']")
+_R_CELL = re.compile(rb"\sr\s*=\s*[\"']\$?([A-Za-z]{1,3})\$?(\d+)[\"']")
+_S_ATTR = re.compile(rb"\ss\s*=\s*[\"'](\d+)[\"']")
+_ARRAY_HINT = re.compile(rb"\st\s*=\s*[\"'](?:array|dataTable)[\"']")
+_SHEET_DATA = re.compile(rb"<([A-Za-z_][\w.-]*:)?sheetData\b[^>]*>")
+_XML_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)")
 
 
 class _Sink(Protocol):

@@ -8,18 +8,16 @@ from dataclasses import dataclass, field
 
 from leergang_ops.xlsx.cells import DATE_FORMAT, DATETIME_FORMAT, CellStyle, escape, unescape
 from leergang_ops.xlsx.errors import DamagedWorkbook, Unsupported
+from leergang_ops.xlsx.tags import _parse_attrs
 
 log = logging.getLogger(__name__)
 
-
-# ---------------------------------------------------------------------------- styles
 
 _BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9,
                     "0.00%": 10, "0.00E+00": 11, "@": 49}
 _BUILTIN_DATE_FORMATS = {*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59)}
 _FORMAT_LITERALS = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
 _ARGB = re.compile(r"[0-9A-Fa-f]{8}")
-_XML_ATTRS = re.compile(r"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 
 
 def _argb(color: str) -> str:
@@ -230,8 +228,3 @@ def _split_element(xml: str) -> tuple[str, str, str]:
     return match.group(0), xml[match.end(): close], xml[close:]
 
 
-def _parse_attrs(tag: str) -> list[tuple[str, str]]:
-    head = re.match(r"<[^>]*>", tag)
-    text = head.group(0) if head else tag
-    return [(m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
-            for m in _XML_ATTRS.finditer(text)]

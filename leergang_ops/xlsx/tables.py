@@ -20,11 +20,9 @@ from leergang_ops.xlsx.cells import (
 from leergang_ops.xlsx.errors import Unsupported
 from leergang_ops.xlsx.package import _local, _parse_xml
 from leergang_ops.xlsx.refs import _overlaps, _parse_range, _range_text, column_letters
+from leergang_ops.xlsx.tags import _set_str_attr
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------- tables
 
 
 @dataclass
@@ -195,9 +193,3 @@ def _column_name_xml(name: str) -> str:
     return escape(name, {'"': "&quot;"})
 
 
-def _set_str_attr(tag: str, name: str, value: str) -> str:
-    pattern = re.compile(rf"(\s{name}\s*=\s*)(?:\"[^\"]*\"|'[^']*')")
-    if pattern.search(tag):
-        return pattern.sub(lambda m: f'{m.group(1)}"{value}"', tag, count=1)
-    end = len(tag) - (2 if tag.endswith("/>") else 1)
-    return f'{tag[:end].rstrip()} {name}="{value}"{tag[end:]}'

@@ -15,8 +15,6 @@ from leergang_ops.xlsx.package import _locate, _Package
 from leergang_ops.xlsx.refs import column_letters
 from leergang_ops.xlsx.zip import _CHUNK
 
-# ---------------------------------------------------------------------------- verification
-
 
 def _verify(path: Path, sheet_name: str, writes: _Writes) -> None:
     """Read the patched workbook back: zip and XML sound, the written cells hold the values."""

@@ -32,8 +32,6 @@ from leergang_ops.xlsx.zip import _DeflatedSpool, _write_package
 __all__ = ["CellStyle", "CellValue", "CellWrite", "backup_path", "column_letters",
            "patch_workbook", "write_cells"]
 
-# ---------------------------------------------------------------------------- public edge
-
 
 def backup_path(path: Path) -> Path:
     """Where the previous version is kept: leergang.xlsx → leergang.backup.xlsx beside it."""
@@ -123,7 +121,6 @@ def patch_workbook(
                   header_row=header_row, column_widths=column_widths)
 
 
-
 def _patch(src: Path, dst: Path, sheet_name: str, cells: Mapping[tuple[int, int], CellWrite],
            writes: _Writes, *, header_row: int | None,
            column_widths: Mapping[int, float] | None) -> bool:
@@ -152,7 +149,6 @@ def _patch(src: Path, dst: Path, sheet_name: str, cells: Mapping[tuple[int, int]
     return True
 
 
-
 def _changed_parts(zin: zipfile.ZipFile, package: _Package, patcher: _SheetPatcher,
                    styles: _Styles | None, cells: Mapping[tuple[int, int], CellWrite],
                    header_row: int | None) -> dict[str, bytes | None]:
@@ -170,7 +166,6 @@ def _changed_parts(zin: zipfile.ZipFile, package: _Package, patcher: _SheetPatch
         elif pruned != zin.read(package.calc_chain):
             changed[package.calc_chain] = pruned
     return changed
-
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:

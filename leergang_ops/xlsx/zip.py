@@ -22,8 +22,6 @@ _SPOOL = 8 << 20  # the compressed patched sheet stays in memory up to this size
 _COMPRESS_LEVEL = 1
 
 
-# ---------------------------------------------------------------------------- the zip
-
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _DATA_DESCRIPTOR = 0x08
 
