@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 
+# The sheet names are the core's (its findings name them); REQUIRED_REGISTRATION_FIELDS too.
+from leergang_ops.model import SHEET_MEETINGS, SHEET_REGISTRATIONS, SHEET_SETTINGS
 from leergang_ops.xlsx.names import loose_key as header_key  # headers and sheet names alike
 
-SHEET_SETTINGS = "Instellingen"
-SHEET_MEETINGS = "Bijeenkomsten"
-SHEET_REGISTRATIONS = "Deelnemers"
 SHEETS = (SHEET_SETTINGS, SHEET_MEETINGS, SHEET_REGISTRATIONS)
 
 # Canonical column names, in the order `init` writes them.
@@ -22,7 +21,6 @@ ORGANISER_COLUMNS = (
 )
 TOOL_COLUMNS = ("Status", "Melding", "Bevestiging verstuurd")
 REGISTRATION_COLUMNS = ORGANISER_COLUMNS + TOOL_COLUMNS
-REQUIRED_REGISTRATION_FIELDS = ("Voornaam", "Achternaam", "E-mail", "Gemeente")
 REQUIRED_MEETING_COLUMNS = ("Nr", "Titel", "Datum")
 REQUIRED_REGISTRATION_COLUMNS = ("Voornaam", "Achternaam", "E-mail", "Gemeente")
 
