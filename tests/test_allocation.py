@@ -154,6 +154,19 @@ def test_municipalities_are_counted_by_their_earliest_active_registration() -> N
     assert statuses(result) == {2: Status.AFGEMELD, 3: Status.BEVESTIGD, 4: Status.WACHTLIJST}
 
 
+def test_municipalities_queue_by_aangemeld_op_not_by_row_in_an_unsorted_sheet() -> None:
+    # Rows as organisers paste them: row order is not date order.
+    rows = [reg(2, "Zeist", day=20), reg(3, "Utrecht", day=1), reg(4, "Houten", day=12),
+            reg(5, "Amersfoort", day=5)]
+    result = allocate(course(*rows, max_gemeenten=2))
+    assert result.admitted == ("Utrecht", "Amersfoort")
+    assert result.waiting == ("Houten", "Zeist")
+    assert statuses(result) == {2: Status.WACHTLIJST, 3: Status.BEVESTIGD,
+                                4: Status.WACHTLIJST, 5: Status.BEVESTIGD}
+    assert "Houten is nummer 1 op de wachtlijst" in melding(result, 4)
+    assert "Zeist is nummer 2 op de wachtlijst" in melding(result, 2)
+
+
 def test_all_registrations_of_a_waiting_municipality_wait() -> None:
     rows = [reg(2, "Utrecht"), reg(3, "Zeist"), reg(4, "Zeist")]
     result = allocate(course(*rows, max_gemeenten=1))
