@@ -72,6 +72,13 @@ def test_order_is_by_registration_time_not_row() -> None:
     assert statuses(result)[2] == Status.OVERBOEKT
 
 
+def test_overbooked_in_plain_order_does_not_blame_kept_places() -> None:
+    # Three were ahead in line: no earlier confirmation took the fourth's place.
+    result = allocate(course(reg(2), reg(3), reg(4), reg(5)))
+    assert melding(result, 5) == ("Overboekt: gemeente Utrecht heeft al 3 deelnemers "
+                                  "(maximum 3 per gemeente)")
+
+
 def test_ties_in_registration_time_keep_row_order() -> None:
     result = allocate(course(*(reg(r, day=5) for r in (2, 3, 4, 5))))
     assert statuses(result)[5] == Status.OVERBOEKT
