@@ -17,11 +17,17 @@ LAST = ("de Vries", "Jansen", "van Dijk", "Bakker", "Visser", "Smit", "Meijer", 
 
 def make_workbook(path: Path, registrations: int, *, seed: int = 31,
                   max_per_municipality: int = 3, max_municipalities: int = 20,
-                  cancel_every: int = 25, summary_day: str = "maandag") -> Path:
-    """Write a workbook with `registrations` invented rows spread over real municipalities."""
+                  cancel_every: int = 25, summary_day: str = "maandag",
+                  table: bool = False) -> Path:
+    """Write a workbook with `registrations` invented rows spread over real municipalities.
+
+    `table`: the shape a workbook saved by Excel or XlsxWriter's default mode has — texts in
+    sharedStrings.xml and `Deelnemers` as an Excel table (the default writes inline strings
+    in constant-memory mode, and no table).
+    """
     rng = random.Random(seed)
     names = [m.name for m in municipalities.official()]
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    book = xlsxwriter.Workbook(str(path), {} if table else {"constant_memory": True})
     _settings(book, max_per_municipality, max_municipalities, summary_day)
     _meetings(book)
     sheet = book.add_worksheet("Deelnemers")
@@ -29,6 +35,10 @@ def make_workbook(path: Path, registrations: int, *, seed: int = 31,
     header = ("Aangemeld op", "Voornaam", "Achternaam", "E-mail", "Gemeente", "Beleidsdomein",
               "Functie", "Rol", "Afgemeld", "Opmerking")
     sheet.write_row(0, 0, header)
+    if table:
+        sheet.add_table(0, 0, registrations, len(header) - 1, {
+            "name": "Aanmeldingen", "style": "Table Style Light 9",
+            "columns": [{"header": name} for name in header]})
     start = datetime(2021, 9, 1, 8)
     for n in range(1, registrations + 1):
         sheet.write_datetime(n, 0, start + timedelta(minutes=7 * n), stamp)

@@ -9,8 +9,16 @@ from datetime import datetime
 
 from leergang_ops import municipalities
 from leergang_ops.addresses import is_valid_email
-from leergang_ops.model import Allocation, Course, Decision, Finding, Level, Registration, Status
-from leergang_ops.workbook.schema import REQUIRED_REGISTRATION_FIELDS
+from leergang_ops.model import (
+    REQUIRED_REGISTRATION_FIELDS,
+    Allocation,
+    Course,
+    Decision,
+    Finding,
+    Level,
+    Registration,
+    Status,
+)
 
 _FIELD_VALUES = {
     "Voornaam": lambda r: r.voornaam,

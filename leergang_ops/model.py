@@ -7,6 +7,13 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 
+# The workbook's contract, as far as the pure steps name it in their findings and checks;
+# workbook/schema.py holds the rest (columns, aliases) and takes these from here.
+SHEET_SETTINGS = "Instellingen"
+SHEET_MEETINGS = "Bijeenkomsten"
+SHEET_REGISTRATIONS = "Deelnemers"
+REQUIRED_REGISTRATION_FIELDS = ("Voornaam", "Achternaam", "E-mail", "Gemeente")
+
 
 class Level(StrEnum):
     ERROR = "error"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from leergang_ops.model import (
+    SHEET_MEETINGS,
+    SHEET_SETTINGS,
     Allocation,
     Course,
     Decision,
@@ -30,7 +32,6 @@ from leergang_ops.model import (
     Status,
     normalise_email,
 )
-from leergang_ops.workbook.schema import SHEET_MEETINGS, SHEET_SETTINGS
 
 SCOPE_ONCE = "-"  # a confirmation or waiting-list notice goes out once per recipient
 # How many days before the first reminder we start asking for a missing online link.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
@@ -12,6 +15,12 @@ import openpyxl
 import pytest
 
 pytest_plugins = ["tests.smtp_server", "tests.imap_server"]
+
+# A fresh temp folder for the session, before any test module builds its Templates: Jinja's
+# compiled-template cache lives there, and one left by an earlier run (of other code) must not
+# stand in for what this code compiles.
+tempfile.tempdir = tempfile.mkdtemp(prefix="leergang-tests-")
+atexit.register(shutil.rmtree, tempfile.tempdir, ignore_errors=True)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus" / "xlsx"

@@ -72,6 +72,13 @@ def test_order_is_by_registration_time_not_row() -> None:
     assert statuses(result)[2] == Status.OVERBOEKT
 
 
+def test_overbooked_in_plain_order_does_not_blame_kept_places() -> None:
+    # Three were ahead in line: no earlier confirmation took the fourth's place.
+    result = allocate(course(reg(2), reg(3), reg(4), reg(5)))
+    assert melding(result, 5) == ("Overboekt: gemeente Utrecht heeft al 3 deelnemers "
+                                  "(maximum 3 per gemeente)")
+
+
 def test_ties_in_registration_time_keep_row_order() -> None:
     result = allocate(course(*(reg(r, day=5) for r in (2, 3, 4, 5))))
     assert statuses(result)[5] == Status.OVERBOEKT
@@ -152,6 +159,19 @@ def test_municipalities_are_counted_by_their_earliest_active_registration() -> N
     rows = [reg(2, "Amersfoort", afgemeld=True), reg(3, "Utrecht"), reg(4, "Amersfoort")]
     result = allocate(course(*rows, max_gemeenten=1))
     assert statuses(result) == {2: Status.AFGEMELD, 3: Status.BEVESTIGD, 4: Status.WACHTLIJST}
+
+
+def test_municipalities_queue_by_aangemeld_op_not_by_row_in_an_unsorted_sheet() -> None:
+    # Rows as organisers paste them: row order is not date order.
+    rows = [reg(2, "Zeist", day=20), reg(3, "Utrecht", day=1), reg(4, "Houten", day=12),
+            reg(5, "Amersfoort", day=5)]
+    result = allocate(course(*rows, max_gemeenten=2))
+    assert result.admitted == ("Utrecht", "Amersfoort")
+    assert result.waiting == ("Houten", "Zeist")
+    assert statuses(result) == {2: Status.WACHTLIJST, 3: Status.BEVESTIGD,
+                                4: Status.WACHTLIJST, 5: Status.BEVESTIGD}
+    assert "Houten is nummer 1 op de wachtlijst" in melding(result, 4)
+    assert "Zeist is nummer 2 op de wachtlijst" in melding(result, 2)
 
 
 def test_all_registrations_of_a_waiting_municipality_wait() -> None:

@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 from leergang_ops.cli import main
 from leergang_ops.ledger import Ledger, ledger_path, run_lock
 from leergang_ops.model import MailIntent, MailKind
-from tests.conftest import person
+from tests.conftest import REGISTRATION_HEADER, person
 
 Build = Callable[..., Path]
 
@@ -100,6 +100,19 @@ def test_flag_writes_status_and_melding(make_workbook: Build) -> None:
     columns = tool_columns(path)
     assert [columns[r][0] for r in (2, 3, 4, 5)] == ["bevestigd"] * 3 + ["overboekt"]
     assert "heeft al 3 deelnemers" in columns[5][1]
+
+
+def test_flag_adds_the_tool_columns_right_of_the_last_organiser_column(
+        make_workbook: Build) -> None:
+    # The workbook has no tool columns yet; its last column (Opmerking) holds organiser text.
+    path = make_workbook(registrations=[person(1, Opmerking="komt later"), person(2)])
+    assert REGISTRATION_HEADER[-1] == "Opmerking"
+    assert main(["flag", str(path)]) == 0
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Deelnemers").to_python()
+    assert [str(h) for h in rows[0]] == [*REGISTRATION_HEADER, "Status", "Melding",
+                                         "Bevestiging verstuurd"]
+    last = len(REGISTRATION_HEADER) - 1
+    assert (rows[1][last], rows[1][last + 1]) == ("komt later", "bevestigd")
 
 
 def test_flag_twice_leaves_the_file_untouched(make_workbook: Build) -> None:

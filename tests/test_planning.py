@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 
 from leergang_ops.model import (
@@ -290,6 +290,37 @@ def test_wijziging_only_for_meetings_not_yet_started() -> None:
     state = confirmed_with(before, person(1))
     assert run(after, state, MEETING_DAY) != ()
     assert run(after, state, date(2021, 11, 12)) == ()
+
+
+def test_a_change_on_the_meeting_day_itself_is_still_announced_before_the_start() -> None:
+    # Today's meeting starts at 14:00, later than the job's moment (the start of today).
+    before = course(person(1))
+    after = replace(before, meetings=(meeting(1, adres="Stadhuisplein 1, Utrecht"),))
+    intents = run(after, confirmed_with(before, person(1)), MEETING_DAY)
+    assert keys(intents, MailKind.WIJZIGING) == [("wijziging", "deelnemer1@example.nl", "m1@1")]
+
+
+def test_a_meeting_at_midnight_today_has_not_started_as_of_the_start_of_today() -> None:
+    before = course(person(1), meetings=(meeting(1, begintijd=time(0)),))
+    after = replace(before, meetings=(meeting(1, begintijd=time(0), locatie="Stadhuis"),))
+    intents = run(after, confirmed_with(before, person(1)), MEETING_DAY)
+    assert keys(intents, MailKind.WIJZIGING) == [("wijziging", "deelnemer1@example.nl", "m1@1")]
+
+
+def test_a_change_the_day_after_the_meeting_is_not_announced() -> None:
+    before = course(person(1))
+    after = replace(before, meetings=(meeting(1, adres="Stadhuisplein 1, Utrecht"),))
+    state = confirmed_with(before, person(1))
+    assert keys(run(after, state, MEETING_DAY + timedelta(days=1)), MailKind.WIJZIGING) == []
+
+
+def test_a_missing_online_link_is_still_reported_on_the_meeting_day() -> None:
+    c = course(person(1), meetings=(online(2, link=""),))
+    result = plan(c, allocation(c), confirmed_with(c, person(1)), MEETING_DAY)
+    assert [f.code for f in result.findings] == ["meeting-online-no-link"]
+    assert keys(result.intents, MailKind.HERINNERING) == []
+    after = plan(c, allocation(c), confirmed_with(c, person(1)), MEETING_DAY + timedelta(days=1))
+    assert after.findings == ()
 
 
 def test_meeting_added_after_the_confirmation_is_announced_as_wijziging() -> None:

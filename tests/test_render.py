@@ -148,6 +148,16 @@ def test_message_id_is_derived_from_the_key_on_the_senders_domain(
     assert other["Message-ID"] != first["Message-ID"]
 
 
+def test_message_id_depends_on_the_scope_so_gmail_keeps_each_mail() -> None:
+    # Gmail drops a second message with a Message-ID it has seen as a duplicate.
+    week, day = (intent(MailKind.HERINNERING, scope=f"m1-{d}d", meetings=(1,), reminder_days=d)
+                 for d in (7, 1))
+    first, second = (intent(MailKind.WIJZIGING, scope=f"m2@{s}", meetings=(2,), sequence=s)
+                     for s in (1, 2))
+    assert message_id(week, COURSE.settings) != message_id(day, COURSE.settings)
+    assert message_id(first, COURSE.settings) != message_id(second, COURSE.settings)
+
+
 def test_date_header_comes_from_now(templates: Templates) -> None:
     assert mail(templates, ALL_KINDS[0])["Date"].datetime == NOW
 
@@ -190,6 +200,46 @@ def test_compiled_templates_are_cached_and_a_changed_one_compiled_anew(tmp_path:
         templates.env.bytecode_cache = render_module._BytecodeCache(str(cache))
         assert render(ALL_KINDS[0], COURSE, templates, now=NOW)["Subject"] == text
     assert len(list(cache.iterdir())) >= 2  # shipped templates and both subject versions
+
+
+def test_html_templates_are_autoescaped_and_text_and_subject_ones_are_not(
+    templates: Templates,
+) -> None:
+    assert [templates.env.autoescape(name) for name in (
+        "bevestiging.html.j2", "base.html.j2", "bevestiging.txt.j2", "bevestiging.subject.j2",
+    )] == [True, True, False, False]
+
+
+def test_a_template_cached_under_other_options_is_compiled_anew(tmp_path: Path) -> None:
+    from leergang_ops.mail import render as render_module
+
+    course, reg = with_registration(voornaam="<b>Sanne</b>")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    htmls = []
+    for autoescape in (True, False):  # as a release that changed the option would
+        templates = Templates()
+        templates.env.bytecode_cache = render_module._BytecodeCache(str(cache))
+        templates.env.autoescape = autoescape
+        htmls.append(html_of(mail(templates, intent(MailKind.BEVESTIGING, reg), course)))
+    assert "&lt;b&gt;Sanne&lt;/b&gt;" in htmls[0]
+    assert "<b>Sanne</b>" in htmls[1]  # not the escaping code compiled the first time
+
+
+def test_the_template_cache_key_holds_the_package_version_and_the_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from leergang_ops.mail import render as render_module
+
+    env = Templates().env
+    key = render_module.compile_options_key
+    html = key(env, "bevestiging.html.j2")
+    assert key(env, "bevestiging.txt.j2") != html  # autoescape differs per template
+    monkeypatch.setattr(render_module, "__version__", "99.0")
+    assert key(env, "bevestiging.html.j2") != html
+    monkeypatch.undo()
+    monkeypatch.setattr(env, "trim_blocks", False)
+    assert key(env, "bevestiging.html.j2") != html
 
 
 def test_a_cache_that_cannot_be_written_does_not_stop_the_mail(tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from lxml import etree
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.errors import InputError, LeergangError, WorkbookInUse
-from leergang_ops.workbook import write as write_module
 from leergang_ops.workbook.files import ensure_not_in_use, lock_files
 from leergang_ops.workbook.write import (
     CellStyle,
@@ -30,6 +29,12 @@ from leergang_ops.workbook.write import (
     patch_workbook,
     write_cells,
 )
+from leergang_ops.xlsx import cells as cells_module
+from leergang_ops.xlsx import sheet as sheet_module
+from leergang_ops.xlsx import verify as verify_module
+from leergang_ops.xlsx import write as write_module
+from leergang_ops.xlsx.errors import VerificationFailed
+from leergang_ops.xlsx.refs import _overlaps, _parse_range
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 SHEET = "xl/worksheets/sheet2.xml"  # Deelnemers is the second sheet in these workbooks
@@ -376,7 +381,7 @@ def test_failed_verification_leaves_the_original_and_no_temp_file(
     def misread(*args: Any) -> None:
         raise ValueError("cel G2 bevat 'x' in plaats van 'bevestigd'")
 
-    monkeypatch.setattr(write_module, "_verify_values", misread)
+    monkeypatch.setattr(verify_module, "_verify_values", misread)
     before = workbook.read_bytes()
     with pytest.raises(LeergangError, match="Controle van de bijgewerkte werkmap mislukt"):
         write_cells(workbook, "Deelnemers", status_cells())
@@ -390,16 +395,17 @@ def test_xml_escaping_is_what_saxutils_does(text: str) -> None:
     from xml.sax import saxutils
 
     for entities in ({}, {"\r": "&#13;"}, {'"': "&quot;"}):
-        assert write_module.escape(text, entities) == saxutils.escape(text, entities)
+        assert cells_module.escape(text, entities) == saxutils.escape(text, entities)
     for entities in ({}, {"&quot;": '"'}):
-        assert write_module.unescape(text, entities) == saxutils.unescape(text, entities)
+        assert cells_module.unescape(text, entities) == saxutils.unescape(text, entities)
 
 
 def test_read_back_finds_a_cell_that_does_not_hold_what_was_written(workbook: Path) -> None:
     write_cells(workbook, "Deelnemers", status_cells())
     expected = {**status_cells(), (2, 7): CellWrite("wachtlijst")}
-    with pytest.raises(LeergangError, match="cel G2 bevat 'bevestigd' in plaats van 'wachtlijst'"):
-        write_module._verify(workbook, "Deelnemers", write_module._group_writes(expected))
+    with pytest.raises(VerificationFailed,
+                       match="cel G2 bevat 'bevestigd' in plaats van 'wachtlijst'"):
+        verify_module._verify(workbook, "Deelnemers", cells_module._group_writes(expected))
 
 
 def flip_a_byte(xlsx: bytes, member: str) -> bytes:
@@ -426,8 +432,8 @@ def test_read_back_finds_a_damaged_member(workbook: Path, tmp_path: Path) -> Non
     damaged = tmp_path / "damaged.xlsx"
     # The theme is a part the patch copies through without reading it.
     damaged.write_bytes(flip_a_byte(workbook.read_bytes(), "xl/theme/theme1.xml"))
-    with pytest.raises(LeergangError, match="Controle van de bijgewerkte werkmap mislukt"):
-        write_module._verify(damaged, "Deelnemers", write_module._group_writes(status_cells()))
+    with pytest.raises(VerificationFailed, match="Controle van de bijgewerkte werkmap mislukt"):
+        verify_module._verify(damaged, "Deelnemers", cells_module._group_writes(status_cells()))
 
 
 # ---------------------------------------------------------------------------- values
@@ -638,7 +644,7 @@ def test_cells_appended_at_a_rows_end_are_what_the_general_path_writes(
         cells[(2, 3)] = CellWrite("links")
     quick = write_raw_sheet(tmp_path, sheet_data)
     write_cells(quick, "Deelnemers", cells)
-    monkeypatch.setattr(write_module._SheetPatcher, "_appended", lambda *args: None)
+    monkeypatch.setattr(sheet_module._SheetPatcher, "_appended", lambda *args: None)
     general = write_raw_sheet(tmp_path, sheet_data)
     write_cells(general, "Deelnemers", cells)
     sheet = "xl/worksheets/sheet1.xml"
@@ -649,16 +655,16 @@ def test_cells_appended_at_a_rows_end_are_what_the_general_path_writes(
 def test_the_quick_path_takes_the_common_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Guards the test above: the shapes a first flag meets do go the quick way."""
     taken: list[str] = []
-    appended = write_module._SheetPatcher._appended
+    appended = sheet_module._SheetPatcher._appended
 
     def spy(self: Any, row: bytes, *args: Any) -> bytes | None:
         result = appended(self, row, *args)
         taken.append("quick" if result is not None else "general")
         return result
 
-    monkeypatch.setattr(write_module._SheetPatcher, "_appended", spy)
+    monkeypatch.setattr(sheet_module._SheetPatcher, "_appended", spy)
     for shape in ("text and number", "formatted row", "extLst after the cells"):
-        patcher = write_module._SheetPatcher(
+        patcher = sheet_module._SheetPatcher(
             {2: [(4, CellWrite("x"))]}, None, False, {})
         source = io.BytesIO(f'<worksheet xmlns="{MAIN}"><sheetData>{ROW_SHAPES[shape]}'
                             f'</sheetData></worksheet>'.encode())
@@ -846,3 +852,104 @@ def write_raw_sheet(tmp_path: Path, sheet_data: str, *, prefix: str = "",
             zf.writestr(name, text)
     return path
 
+
+
+# ---------------------------------------------------------------------------- rules at their edges
+
+
+def test_a_range_written_end_first_is_the_same_range() -> None:
+    assert _parse_range("C5:A1") == _parse_range("A1:C5") == (1, 1, 5, 3)
+    assert _parse_range("A5:C1") == (1, 1, 5, 3)
+
+
+def test_boxes_that_share_one_row_or_column_overlap() -> None:
+    table = (1, 1, 5, 6)
+    assert _overlaps(table, (5, 6, 5, 6))  # the table's last cell
+    assert _overlaps((1, 6, 1, 6), table)  # its last header cell
+    assert not _overlaps(table, (1, 7, 1, 7))  # the column right of it
+    assert not _overlaps(table, (6, 1, 6, 6))  # the row below it
+
+
+def test_a_text_is_cut_to_excels_limit_of_32767_characters_and_no_shorter() -> None:
+    assert cells_module.clean_text("x" * 32_767) == "x" * 32_767
+    assert cells_module.clean_text("x" * 32_768) == "x" * 32_767
+
+
+def test_the_first_of_march_1900_is_serial_61_after_excels_leap_day_that_never_was() -> None:
+    serial = cells_module.excel_serial
+    assert [serial(date(1900, 2, 28)), serial(date(1900, 3, 1))] == [59, 61]
+    assert serial(datetime(1900, 2, 28, 12)) == 59.5
+
+
+def test_date1904_written_as_true_is_the_1904_date_system(tmp_path: Path) -> None:
+    path = tmp_path / "mac.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"date_1904": True})
+    book.add_worksheet("Deelnemers").write(0, 0, "Naam")
+    book.close()
+    parts = members(path)
+    assert b'date1904="1"' in parts["xl/workbook.xml"]
+    parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(b'date1904="1"',
+                                                                 b'date1904="true"')
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in parts.items():
+            zf.writestr(name, data)
+    write_cells(path, "Deelnemers", {(2, 1): CellWrite(date(2021, 10, 4))})
+    assert b"<v>43011</v>" in members(path)["xl/worksheets/sheet1.xml"]
+
+
+def test_a_workbook_saved_by_someone_during_the_write_is_left_as_they_saved_it(
+        workbook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_verify = write_module._verify
+
+    def verify_then_save_in_excel(*args: Any) -> None:
+        real_verify(*args)
+        workbook.write_bytes(workbook.read_bytes() + b"\0")  # saved meanwhile: other bytes
+
+    monkeypatch.setattr(write_module, "_verify", verify_then_save_in_excel)
+    with pytest.raises(WorkbookInUse, match="is gewijzigd terwijl het werd bijgewerkt"):
+        write_cells(workbook, "Deelnemers", status_cells())
+    saved = workbook.read_bytes()
+    assert saved.endswith(b"\0")
+    assert not backup_path(workbook).exists()
+
+
+@pytest.mark.parametrize(("written", "read"), [(True, 1), (False, 0), (1.0, 1.0001),
+                                               (3, 3.0000001), (True, "TRUE")])
+def test_the_read_back_tells_a_boolean_from_a_number_and_one_number_from_a_near_one(
+        written: Any, read: Any) -> None:
+    with pytest.raises(ValueError, match="cel C2 bevat"):
+        verify_module._check_same(written, read, False, (2, 3))
+
+
+def test_the_read_back_accepts_what_a_reader_makes_of_the_written_value() -> None:
+    for written, read in [(True, True), (3, 3.0), (2.5, 2.5), ("a", "a"), (None, "")]:
+        verify_module._check_same(written, read, False, (2, 3))
+
+
+def test_the_read_back_fails_when_the_reader_sees_fewer_rows_than_the_sheet_has(
+        workbook: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reader release that stopped early would otherwise pass cells it never compared.
+    import python_calamine
+
+    real = python_calamine.CalamineWorkbook.from_path
+
+    class ShortSheet:
+        def __init__(self, sheet: Any) -> None:
+            self.sheet = sheet
+            self.start, self.end = sheet.start, sheet.end
+
+        def iter_rows(self) -> Any:
+            return list(self.sheet.iter_rows())[:-1]
+
+    class ShortBook:
+        def __init__(self, path: str) -> None:
+            self.book = real(path)
+
+        def get_sheet_by_name(self, name: str) -> ShortSheet:
+            return ShortSheet(self.book.get_sheet_by_name(name))
+
+    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_path", ShortBook)
+    before = workbook.read_bytes()
+    with pytest.raises(LeergangError, match="python-calamine las 4 rijen, verwacht 5"):
+        write_cells(workbook, "Deelnemers", {(2, 7): CellWrite("bevestigd")})
+    assert workbook.read_bytes() == before

@@ -38,6 +38,7 @@ import jinja2
 from babel.dates import format_date, format_time
 from jinja2.sandbox import SandboxedEnvironment
 
+from leergang_ops import __version__
 from leergang_ops.errors import InputError
 from leergang_ops.mail.ics import ZONE, calendar_for, location_of
 from leergang_ops.model import (
@@ -283,9 +284,23 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     """Jinja's per-user cache of compiled templates (by default a private temp folder).
 
     Compiling the templates of one mail kind costs ~30 ms a run; a cached template is reused
-    only while its source is unchanged (Jinja compares a checksum). A cache that cannot be
-    read or written (a full or read-only disk) is passed over, never a reason not to mail.
+    only while its source, the environment's options and this package's version are
+    unchanged. A cache that cannot be read or written (a full or read-only disk) is passed
+    over, never a reason not to mail.
     """
+
+    def get_bucket(self, environment: jinja2.Environment, name: str, filename: str | None,
+                   source: str) -> jinja2.bccache.Bucket:
+        """The bucket for this template, keyed on what its compiled code depends on.
+
+        Jinja keys a compiled template on its name and checks its source alone, but the same
+        source compiles differently with autoescape off, other whitespace control or another
+        release of this package: a stale entry would then run on users' machines.
+        """
+        key = f"{self.get_cache_key(name, filename)}-{compile_options_key(environment, name)}"
+        bucket = jinja2.bccache.Bucket(environment, key, self.get_source_checksum(source))
+        self.load_bytecode(bucket)
+        return bucket
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         with contextlib.suppress(OSError):
@@ -294,6 +309,21 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         with contextlib.suppress(OSError):
             super().dump_bytecode(bucket)
+
+
+def compile_options_key(env: jinja2.Environment, name: str) -> str:
+    """A digest of what a template's compiled code depends on besides its source."""
+    autoescape = env.autoescape(name) if callable(env.autoescape) else env.autoescape
+    options = (
+        __version__, jinja2.__version__, type(env).__qualname__, env.undefined.__qualname__,
+        autoescape, env.trim_blocks, env.lstrip_blocks, env.keep_trailing_newline,
+        env.newline_sequence, env.optimized, env.is_async, sorted(env.extensions),
+        env.block_start_string, env.block_end_string, env.variable_start_string,
+        env.variable_end_string, env.comment_start_string, env.comment_end_string,
+        env.line_statement_prefix, env.line_comment_prefix,
+        getattr(env.finalize, "__qualname__", env.finalize),
+    )
+    return hashlib.sha256(repr(options).encode("utf-8")).hexdigest()[:16]
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:

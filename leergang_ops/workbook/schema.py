@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import re
-import unicodedata
 
-SHEET_SETTINGS = "Instellingen"
-SHEET_MEETINGS = "Bijeenkomsten"
-SHEET_REGISTRATIONS = "Deelnemers"
+# The sheet names are the core's (its findings name them); REQUIRED_REGISTRATION_FIELDS too.
+from leergang_ops.model import SHEET_MEETINGS, SHEET_REGISTRATIONS, SHEET_SETTINGS
+from leergang_ops.xlsx.names import loose_key as header_key  # headers and sheet names alike
+
 SHEETS = (SHEET_SETTINGS, SHEET_MEETINGS, SHEET_REGISTRATIONS)
 
 # Canonical column names, in the order `init` writes them.
@@ -22,7 +21,6 @@ ORGANISER_COLUMNS = (
 )
 TOOL_COLUMNS = ("Status", "Melding", "Bevestiging verstuurd")
 REGISTRATION_COLUMNS = ORGANISER_COLUMNS + TOOL_COLUMNS
-REQUIRED_REGISTRATION_FIELDS = ("Voornaam", "Achternaam", "E-mail", "Gemeente")
 REQUIRED_MEETING_COLUMNS = ("Nr", "Titel", "Datum")
 REQUIRED_REGISTRATION_COLUMNS = ("Voornaam", "Achternaam", "E-mail", "Gemeente")
 
@@ -103,16 +101,6 @@ YES, NO = "ja", "nee"
 VOOR_PARTICIPANTS = "deelnemers"
 VOOR_WITH_ADMINISTRATORS = "deelnemers en bestuurders"
 ROLES = ("deelnemer", "bestuurder")
-
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'",
-                              "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "_": " "})
-
-
-def header_key(text: object) -> str:
-    """Compare headers case-insensitively, ignoring surrounding and doubled spaces."""
-    value = unicodedata.normalize("NFKC", str(text or "")).translate(_APOSTROPHES)
-    return re.sub(r"\s+", " ", value).strip().casefold()
-
 
 def _index(aliases: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> dict[str, str]:
     index = {header_key(name): name for name in names}
