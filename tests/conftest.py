@@ -20,6 +20,8 @@ pytest_plugins = ["tests.smtp_server", "tests.imap_server"]
 # compiled-template cache lives there, and one left by an earlier run (of other code) must not
 # stand in for what this code compiles.
 tempfile.tempdir = tempfile.mkdtemp(prefix="leergang-tests-")
+# Others may pass through (not list): the IMAP fixture's mail processes run as `nobody`.
+os.chmod(tempfile.tempdir, 0o711)
 atexit.register(shutil.rmtree, tempfile.tempdir, ignore_errors=True)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
