@@ -191,7 +191,9 @@ def tool_cells(course: Course, allocation: Allocation,
     for reg, decision in zip(course.registrations, allocation.decisions, strict=True):
         assert reg.row == decision.row
         melding = _melding(decision.melding, state.bounced.get(reg.email_key))
-        confirmed_on = state.confirmed_on.get(reg.email_key)
+        # The date goes on the row that was confirmed, not on a duplicate of its address.
+        confirmed_on = (None if decision.status is Status.ONGELDIG
+                        else state.confirmed_on.get(reg.email_key))
         if decision.status != reg.status:
             cells[(reg.row, status_col)] = status_writes[decision.status]
         if melding != reg.melding:
@@ -206,13 +208,31 @@ def tool_cells(course: Course, allocation: Allocation,
 
 
 def _melding(text: str, bounce: str | None) -> str:
-    if not bounce:
+    if bounce:
+        if bounce.startswith("mail kwam terug"):
+            notice = f"M{bounce[1:]}; controleer het adres"
+        else:
+            notice = f"E-mailadres geweigerd door de mailserver ({bounce}); controleer het adres"
+        text = f"{text}; {notice}" if text else notice
+    return fit_melding(text)
+
+
+MELDING_LIMIT = 32_767  # Excel's longest cell text
+_CUT = " … (ingekort) … "
+
+
+def fit_melding(text: str, limit: int = MELDING_LIMIT) -> str:
+    """A `Melding` Excel can hold, cut in the middle: its end says what to do.
+
+    A notice is "what; …; what to do"; a plain cut at the limit (as the write-back would
+    make) drops the suggestion, the part organisers act on.
+    """
+    if len(text) <= limit:
         return text
-    if bounce.startswith("mail kwam terug"):
-        notice = f"M{bounce[1:]}; controleer het adres"
-    else:
-        notice = f"E-mailadres geweigerd door de mailserver ({bounce}); controleer het adres"
-    return f"{text}; {notice}" if text else notice
+    head, _, tail = text.rpartition("; ")
+    tail = "; " + tail if head else text[-(limit // 4):]
+    tail = tail[-(limit // 2):]  # a last part that is itself huge keeps its own end
+    return text[:limit - len(_CUT) - len(tail)] + _CUT + tail
 
 
 def _parse_date(text: str) -> date | None:
