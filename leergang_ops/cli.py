@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time
@@ -45,6 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LeergangError as error:
         _report_error(error)
         return error.exit_status
+    except (OSError, sqlite3.Error) as error:
+        # The last resort of the one place that maps errors: a fault of the machine that an
+        # edge did not name itself is still one Dutch sentence and exit 2, not a traceback.
+        from leergang_ops.environment import fault
+
+        found = fault(error)
+        if found is None:
+            raise
+        _report_error(found)
+        return found.exit_status
     except KeyboardInterrupt:
         print("leergang-ops: interrupted", file=sys.stderr)
         return 130

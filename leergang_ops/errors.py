@@ -28,6 +28,13 @@ class InputError(LeergangError):
         self.findings = tuple(findings)
 
 
+class EnvironmentFault(LeergangError):
+    """The machine prevents the job: no permission, a full or read-only disk, a damaged
+    ledger (exit 2). What was sent stays recorded; a rerun after the fix duplicates nothing."""
+
+    exit_status = 2
+
+
 class WorkbookInUse(LeergangError):
     """The workbook is open in a spreadsheet program or another run holds it (exit 3)."""
 

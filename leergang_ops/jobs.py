@@ -331,6 +331,7 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
         report.problems.extend(returned.problems if returned else ())
         if fingerprint:
             ledger.record_check(TEMPLATES_CHECKED, fingerprint, now)
+        _can_write_back(workbook, ledger, len(checked.plan.intents))
         _deliver(workbook, checked, templates, ledger, today, now, env, report, progress,
                  clock)
         report.workbook_changed = write_tool_columns(
@@ -470,6 +471,21 @@ def _fault_text(error: LeergangError) -> tuple[str, list[str]]:
     findings = getattr(error, "findings", ())
     where = [f"{f.location()}: {f.message}" if f.location() else f.message for f in findings]
     return str(error), where
+
+
+def _can_write_back(workbook: Path, ledger: Ledger, mails: int) -> None:
+    """Before the first mail: can this run write its results? (contract §4)
+
+    Room for the new workbook beside the old one and its backup, and for the batch's ledger
+    rows; a read-only workbook or folder stops the run here, not after every mail went out.
+    """
+    from leergang_ops.environment import writable
+
+    room = 2 * workbook.stat().st_size + LEDGER_ROOM_PER_MAIL * mails + 256 * 1024
+    writable(workbook, ledger.path, room)
+
+
+LEDGER_ROOM_PER_MAIL = 4096  # bytes a mail's ledger rows may take, with its WAL frames
 
 
 def _read_returns(imap: ImapConfig | None, ledger: Ledger, course: Course,
@@ -831,11 +847,13 @@ def summary(workbook: Path, out: Path | None, today: date, now: datetime,
 
 def _write_summary(workbook: Path, out: Path | None, checked: Checked,
                    records: Sequence[SentRecord], today: date) -> Path:
+    from leergang_ops.environment import translated
     from leergang_ops.summary import write_summary
 
     attachment, _ = summary_attachment(checked, records, today)
     target = out or workbook.with_name(attachment.filename)
-    write_summary(target, attachment.content)
+    with translated(target):
+        write_summary(target, attachment.content)
     return target
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import grp
 import imaplib
 import os
 import pwd
@@ -204,11 +205,16 @@ def config_23(layout: _Layout) -> str:
 def config_24(layout: _Layout) -> str:
     """dovecot.conf for Dovecot 2.4 (the version settings must come first)."""
     uid, gid = layout.mail_uid, layout.mail_gid
+    # 2.4 chowns its internal sockets to default_internal_group (default `dovecot`), which
+    # fails for a non-root user who is not in it: use the user's own group then.
+    group = [] if layout.root_run else [f"default_internal_group = {grp.getgrgid(gid).gr_name}"]
     return "\n".join([
         "dovecot_config_version = 2.4.0",
         "dovecot_storage_version = 2.4.0",
         *_common(layout),
+        *group,
         "auth_mechanisms = plain login",
+        "auth_failure_delay = 0",  # as in 2.3: a wrong-password test need not wait 2 s
         f"ssl_server_cert_file = {layout.cert}",
         f"ssl_server_key_file = {layout.key}",
         "mail_driver = maildir",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from leergang_ops.errors import InputError, WorkbookInUse
+from leergang_ops.errors import InputError, LeergangError, WorkbookInUse
 from leergang_ops.ledger import (
     SCHEMA_VERSION,
     TEMPLATES_CHECKED,
@@ -372,11 +372,12 @@ def test_ledger_from_a_newer_release_is_refused(tmp_path: Path) -> None:
         Ledger(path)
 
 
-def test_a_file_that_is_no_database_is_an_input_error(tmp_path: Path) -> None:
+def test_a_file_that_is_no_database_stops_with_exit_2_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
     path.write_bytes(b"dit is geen database" * 100)
-    with pytest.raises(InputError, match=str(path)):
+    with pytest.raises(LeergangError, match=str(path)) as err:
         Ledger(path)
+    assert err.value.exit_status == 2 and "beschadigd" in str(err.value)
 
 
 def test_the_ledger_folder_is_created(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import smtplib
 import socket
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leergang_ops.errors import InputError
+from leergang_ops.errors import EnvironmentFault, InputError
 from leergang_ops.mail import transport as transport_module
 from leergang_ops.mail.ics import ZONE
 from leergang_ops.mail.render import Mail, Templates, render, sample_course
@@ -471,12 +472,27 @@ def test_outbox_leaves_no_half_file_when_writing_fails(
     [(message, it)] = batch(1)
 
     def broken_replace(src: str, dst: str) -> None:
-        raise OSError(28, "No space left on device")
+        raise OSError(errno.EBUSY, "Device or resource busy")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(DeliveryFault) as err:
         Outbox(tmp_path).send(message, it)
     assert err.value.kind is FaultKind.TEMPORARY
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_under_the_outbox_stops_the_batch_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [(message, it)] = batch(1)
+
+    def full(src: str, dst: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(EnvironmentFault, match="schijf vol") as err:
+        Outbox(tmp_path).send(message, it)
+    assert err.value.exit_status == 2
     assert list(tmp_path.iterdir()) == []
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from leergang_ops.environment import fault
 from leergang_ops.errors import DeliveryError, InputError
 from leergang_ops.mail.login import (
     check_login,
@@ -240,8 +241,9 @@ class Outbox:
             self.folder.mkdir(parents=True, exist_ok=True)
             _write_atomically(target, mail.data)
         except OSError as err:
-            raise DeliveryFault(judge(Reply(None, f"{target}: {err.strerror or err}",
-                                            Step.MESSAGE))) from err
+            # A full or read-only disk stops the batch (exit 2); anything else is retried.
+            raise fault(err, target) or DeliveryFault(judge(Reply(
+                None, f"{target}: {err.strerror or err}", Step.MESSAGE))) from err
         finally:
             pauses.finish()
         log.info("Wrote %s mail for %s to %s", intent.kind, intent.recipient, target)

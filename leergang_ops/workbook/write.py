@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
+from leergang_ops.environment import fault
 from leergang_ops.errors import InputError, LeergangError, WorkbookInUse
 from leergang_ops.xlsx import write as xlsx_write
 from leergang_ops.xlsx.errors import FileInUse, VerificationFailed, XlsxError
@@ -35,6 +36,11 @@ def course_errors() -> Iterator[None]:
         raise LeergangError(str(err)) from err
     except XlsxError as err:
         raise InputError(str(err)) from err
+    except OSError as err:  # the disk: full, read-only, no permission
+        found = fault(err)
+        if found is None:
+            raise
+        raise found from err
 
 
 def _in_course_terms(func: Callable[_P, _R]) -> Callable[_P, _R]:
