@@ -4,8 +4,9 @@ Reads what the form tools hand organisers — Microsoft Forms (.xlsx), Google Fo
 after a round trip through Excel: `;` and Windows-1252) and plain lists with the workbook's own
 column names — maps the export's columns to the organiser columns by header, and appends the
 registrations whose e-mail address is not in the workbook yet below the table, through the
-lossless write-back. Nothing is merged: a re-submission with different answers is reported
-for the organisers to decide.
+lossless write-back. An Excel table with a totals row keeps it last: the new rows go above it,
+moving it down as Excel does when rows are inserted into a table (contract §1). Nothing is
+merged: a re-submission with different answers is reported for the organisers to decide.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import python_calamine
 
 from leergang_ops.errors import InputError
 from leergang_ops.model import Course, Finding, Level, Registration, normalise_email
-from leergang_ops.workbook.read import datetime_from_serial, load_course
+from leergang_ops.workbook.read import datetime_from_serial, load_course, totals_row
 from leergang_ops.workbook.schema import (
     ORGANISER_COLUMNS,
     SHEET_REGISTRATIONS,
@@ -260,7 +261,8 @@ def import_export(workbook: Path, export: Path, mapping: Mapping[str, str] | Non
     missing = _missing_columns(added, layout.columns)
     if added and not dry_run:
         cells = _cells(added, layout.columns)
-        write_cells(Path(workbook), layout.sheet_name, cells, header_row=layout.header_row)
+        write_cells(Path(workbook), layout.sheet_name, cells, header_row=layout.header_row,
+                    insert_rows=_rows_to_insert(Path(workbook), course, added))
     return ImportReport(tuple(added), tuple(skipped), tuple(changed), parsed.unmapped, dry_run,
                         layout.sheet_name, parsed.mapped, missing)
 
@@ -795,6 +797,20 @@ def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[FieldChang
 
 
 # --- writing -------------------------------------------------------------------------------
+
+
+def _rows_to_insert(workbook: Path, course: Course, added: Sequence[AddedRow],
+                    ) -> tuple[int, int] | None:
+    """(totals row, n): the rows to insert above the table's totals row for the new ones.
+
+    The new rows start below the last registration above the totals row (an empty table
+    row is used first, as in Excel); what does not fit moves the totals row down.
+    """
+    first = totals_row(workbook, course.layout)
+    if not first or not added:
+        return None
+    needed = added[-1].sheet_row - first + 1
+    return (first, needed) if needed > 0 else None
 
 
 def _cells(added: Iterable[AddedRow], columns: Mapping[str, int],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -273,8 +274,18 @@ def flag(workbook: Path, env: Mapping[str, str]) -> Allocation:
 def _locked(workbook: Path, env: Mapping[str, str]) -> Iterator[Ledger]:
     path = adopt_legacy(workbook, env)
     with run_lock(path), Ledger(path) as ledger:
+        _clean_up(workbook, time.time())
         ledger.remember(WORKBOOK_FACT, workbook.resolve().name, _EPOCH)
         yield ledger
+
+
+def _clean_up(workbook: Path, locked_at: float) -> None:
+    """After a killed run: its temp files beside the workbook go (they hold its data, and a
+    synced folder would spread them to every organiser)."""
+    from leergang_ops.workbook.cleanup import remove_stale_temp_files
+
+    for removed in remove_stale_temp_files(workbook, locked_at):
+        log.info("Opgeruimd: %s", removed.name)
 
 
 def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
@@ -963,4 +974,5 @@ def import_registrations(workbook: Path, export: Path, mapping: Mapping[str, str
         return import_export(workbook, export, mapping, dry_run=True)
     ensure_not_in_use(workbook)
     with run_lock(adopt_legacy(workbook, env)):
+        _clean_up(workbook, time.time())
         return import_export(workbook, export, mapping)

@@ -803,8 +803,8 @@ def passed_check(path: Path, what: str) -> str | None:
 
     try:
         return _read_only(path, fingerprint, None)
-    except InputError:  # an older ledger without the table, or no database at all
-        return None
+    except (InputError, EnvironmentFault):  # no such table yet, or no database at all
+        return None  # (the run's own check of the ledger says what is wrong with it)
 
 
 @contextmanager

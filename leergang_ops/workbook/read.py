@@ -15,15 +15,18 @@ type, a meeting that ends before it starts) are collected and raised together as
   `no-meetings`, `meeting-no-title`, `meeting-no-date`, `meeting-online-no-link`,
   `unreadable-date`, `unknown-role`.
 
-Rows with nothing in the organisers' columns are skipped. Row-level problems of a registration
-(a missing name, a bad address, a duplicate) are the allocation's business, not the reader's.
+Rows with nothing in the organisers' columns are skipped, and so is the totals row of an Excel
+table on the sheet (contract §1: it is the organisers'; python-calamine does not know tables,
+so their ref and `totalsRowCount` come from the table parts, see xlsx.tables.sheet_tables).
+Row-level problems of a registration (a missing name, a bad address, a duplicate) are the
+allocation's business, not the reader's.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from operator import itemgetter
@@ -46,6 +49,7 @@ from leergang_ops.model import (
     SheetLayout,
 )
 from leergang_ops.workbook import schema
+from leergang_ops.xlsx.tables import TableBox, sheet_tables
 
 HEADER_SCAN_ROWS = 20  # the header row is looked for this far down (titles, notes above it)
 
@@ -196,20 +200,37 @@ class _Table:
     index: dict[str, int]  # canonical column → 0-based position
     headers: dict[str, str]  # canonical column → header as the organisers wrote it
     last_column: int  # 1-based, last non-empty header cell
+    # Totals rows of Excel tables on the sheet: never read (contract §1).
+    totals: frozenset[int] = frozenset()
+    # The first totals row of the Excel table whose header row this is; 0 when none.
+    totals_row: int = 0
 
     def column(self, canonical: str) -> str:
         """The column's name for a finding: as written, else the canonical name."""
         return self.headers.get(canonical, canonical)
 
     def records(self) -> Iterator[tuple[int, list[Any]]]:
-        """(Excel row number, row) for every row below the header."""
+        """(Excel row number, row) for every row below the header but a totals row."""
+        if not self.totals:
+            for offset, row in enumerate(self.rows[self.header_row:]):
+                yield self.header_row + offset + 1, row
+            return
         for offset, row in enumerate(self.rows[self.header_row:]):
-            yield self.header_row + offset + 1, row
+            number = self.header_row + offset + 1
+            if number not in self.totals:
+                yield number, row
 
     def last_row(self) -> int:
-        """The last row with anything in it, at least the header row."""
-        for number in range(len(self.rows), self.header_row, -1):
-            if any(_has_content(v) for v in self.rows[number - 1]):
+        """The last row with anything in it, at least the header row.
+
+        In an Excel table with a totals row: the last such row above the totals row (rows
+        added there go above it; what lies below the table does not count).
+        """
+        last = len(self.rows) if not self.totals_row else min(len(self.rows),
+                                                              self.totals_row - 1)
+        for number in range(last, self.header_row, -1):
+            if number not in self.totals and any(_has_content(v)
+                                                 for v in self.rows[number - 1]):
                 return number
         return self.header_row
 
@@ -233,7 +254,8 @@ def _find_header_row(rows: list[list[Any]], allowed: tuple[str, ...]) -> int:
 
 
 def _read_table(sheet: str, rows: list[list[Any]], allowed: tuple[str, ...],
-                required: tuple[str, ...], findings: list[Finding]) -> _Table:
+                required: tuple[str, ...], findings: list[Finding],
+                excel_tables: Sequence[TableBox] = ()) -> _Table:
     """Locate the header and the columns; a missing required column is an error finding."""
     header_row = _find_header_row(rows, allowed)
     header = rows[header_row - 1] if header_row else []
@@ -249,9 +271,26 @@ def _read_table(sheet: str, rows: list[list[Any]], allowed: tuple[str, ...],
             continue
         index[canonical], headers[canonical] = position, written
     last_column = max((i + 1 for i, v in enumerate(header) if _has_content(v)), default=0)
-    table = _Table(sheet, rows, header_row, index, headers, last_column)
+    totals = frozenset(row for box in excel_tables for row in box.totals)
+    table = _Table(sheet, rows, header_row, index, headers, last_column, totals,
+                   _own_totals_row(excel_tables, header_row))
     findings.extend(_missing_columns(table, required))
     return table
+
+
+def _own_totals_row(excel_tables: Sequence[TableBox], header_row: int) -> int:
+    """The first totals row of the Excel table whose header (or data) holds `header_row`."""
+    return next((box.totals[0] for box in excel_tables if box.totals
+                 and box.box[0] <= header_row < box.totals[0]), 0)
+
+
+def totals_row(path: Path, layout: SheetLayout) -> int:
+    """The first totals row of the Excel table holding the registrations; 0 when none.
+
+    Rows added below the registrations go above it (contract §1), see importer.
+    """
+    boxes = sheet_tables(Path(path), [layout.sheet_name]).get(layout.sheet_name, [])
+    return _own_totals_row(boxes, layout.header_row)
 
 
 def _duplicate_column(sheet: str, row: int, written: str, first: str) -> Finding:
@@ -773,12 +812,15 @@ def _read_tables(book: python_calamine.CalamineWorkbook, path: Path,
                  findings: list[Finding]) -> dict[str, _Table]:
     """The three tables that exist; a missing sheet is an error finding."""
     sheets = _find_sheets(book, findings)
+    # Excel tables (for their totals rows): only the small table parts are read.
+    excel_tables = sheet_tables(path, sheets.values())
     tables: dict[str, _Table] = {}
     for canonical, (allowed, required) in _TABLES.items():
         if canonical not in sheets:
             continue
         rows = _sheet_rows(book, sheets[canonical], path)
-        tables[canonical] = _read_table(sheets[canonical], rows, allowed, required, findings)
+        tables[canonical] = _read_table(sheets[canonical], rows, allowed, required, findings,
+                                        excel_tables.get(sheets[canonical], []))
     missing = [name for name in _TABLES if name not in sheets]
     if missing and not sheets and _is_empty(book, path):
         findings.append(Finding(Level.ERROR, "empty-workbook", None, None, None,

@@ -23,6 +23,7 @@ from leergang_ops.xlsx.cells import (
 from leergang_ops.xlsx.errors import DamagedWorkbook, Unsupported
 from leergang_ops.xlsx.refs import _column_number, _parse_range, _range_text, column_letters
 from leergang_ops.xlsx.styles import _Styles
+from leergang_ops.xlsx.tables import _Insertion
 from leergang_ops.xlsx.tags import _attr, _set_attr
 from leergang_ops.xlsx.zip import _CHUNK
 
@@ -50,8 +51,11 @@ class _SheetPatcher:
     """Stream one worksheet part, rewriting only the rows that hold written cells."""
 
     def __init__(self, writes: dict[int, list[tuple[int, CellWrite]]], styles: _Styles | None,
-                 date1904: bool, widths: dict[int, float]) -> None:
+                 date1904: bool, widths: dict[int, float],
+                 insertion: _Insertion | None = None) -> None:
         self.writes = writes
+        # Rows inserted above a totals row: rows from there on are numbered `count` further.
+        self.insertion = insertion
         self.rows = list(writes)
         self.next = 0  # index in self.rows of the first written row not yet emitted
         self.styles = styles
@@ -128,6 +132,8 @@ class _SheetPatcher:
     def _copy_tail(self, rest: bytes, source: IO[bytes]) -> None:
         """Copy what follows <sheetData> unchanged, noting merged ranges for the tables."""
         tail = rest + source.read()
+        if self.insertion is not None:
+            tail = self._shifted_tail(tail, self.insertion)
         for match in self.names.merge_re.finditer(tail):
             ref = _attr(match.group(0), b"ref")
             with contextlib.suppress(ValueError):  # a nonsense range merges nothing
@@ -139,6 +145,9 @@ class _SheetPatcher:
     def _rows(self, buf: bytes, stop: int) -> None:
         """Process the complete rows in buf[:stop], writing through what does not change."""
         names, rows, writes = self.names, self.rows, self.writes
+        # Rows from `moved_from` on move `moved_by` down (rows inserted above a totals row).
+        moved_from = self.insertion.before if self.insertion else MAX_ROW + 1
+        moved_by = self.insertion.count if self.insertion else 0
         # The regex has no literal prefix to search for; memchr-fast find()s rule it out first.
         if ((buf.find(b"array", 0, stop) >= 0 or buf.find(b"dataTable", 0, stop) >= 0)
                 and _ARRAY_HINT.search(buf, 0, stop)):
@@ -159,21 +168,28 @@ class _SheetPatcher:
                 end += len(names.row_end)
             r = _R_ROW.search(tag)
             number = int(r.group(1)) if r else self.last_row + 1
+            target = number + moved_by if number >= moved_from else number
             pending = rows[self.next] if self.next < len(rows) else MAX_ROW + 1
-            if pending < number:
+            if pending < target:
                 parts.append(buf[flushed:start])
                 flushed = start
-                parts.append(self._new_rows_before(number))
+                parts.append(self._new_rows_before(target))
                 pending = rows[self.next] if self.next < len(rows) else MAX_ROW + 1
             row = new = buf[start:end]
-            if pending == number:
-                new = self._patch_row(row, match.end() - start, number, writes[number])
+            tag_end = match.end() - start
+            if target != number:
+                new = self._moved_row(row, tag_end, number, target)
+                moved_tag = names.row_re.match(new)
+                assert moved_tag is not None
+                tag_end = moved_tag.end()
+            if pending == target:
+                new = self._patch_row(new, tag_end, target, writes[target])
                 self.next += 1
-            elif self.orphans and b"si=" in row:
-                new = self._fix_orphans(row, number)
+            elif self.orphans and b"si=" in new:
+                new = self._fix_orphans(new, target)
             if r is None and self.inserted_before:
                 # A row without r is numbered after the previous one; keep that true.
-                new = self._with_row_number(new, number)
+                new = self._with_row_number(new, target)
             self.inserted_before = False
             if new is not row:
                 parts += (buf[flushed:start], new)
@@ -198,6 +214,92 @@ class _SheetPatcher:
                 parts.append(b"<" + p + b'row r="' + digits + b'">' + body + self.names.row_end)
                 self.inserted_before = True
         return b"".join(parts)
+
+    # -- rows moved down (rows inserted above a totals row)
+
+    def _moved_row(self, row: bytes, tag_end: int, old: int, new: int) -> bytes:
+        """The row renumbered from `old` to `new`, its cells' references with it.
+
+        Only a totals row may hold content; its formulas stay as they are (structured
+        references need no change), so one that points at its own row or below is refused.
+        """
+        names = self.names
+        body_end = len(row) - len(names.row_end) if not row[:tag_end].endswith(b"/>") else (
+            tag_end)
+        digits = b"%d" % new
+        pieces: list[bytes] = []
+        pos = tag_end
+        search = tag_end
+        col = 0
+        while True:
+            match = names.cell_re.search(row, search, body_end)
+            if match is None:
+                break
+            cell_tag = match.group(0)
+            r = _R_CELL.search(cell_tag)
+            col = _column_number(r.group(1)) if r else col + 1
+            search = match.end()
+            if not cell_tag.endswith(b"/>"):
+                close = row.find(names.cell_end, match.end(), body_end)
+                if close < 0:
+                    raise DamagedWorkbook("Het werkblad bevat een onvolledige cel.")
+                inner = row[match.end():close]
+                search = close + len(names.cell_end)
+                if inner.strip():
+                    self._check_moved_cell(old, col, inner)
+            if r is not None:
+                new_tag = (cell_tag[: r.start()] + b' r="' + _letters(col) + digits + b'"'
+                           + cell_tag[r.end():])
+                pieces += (row[pos: match.start()], new_tag)
+                pos = match.end()
+        pieces.append(row[pos:])
+        self.changed = True
+        return _set_attr(row[:tag_end], b"r", digits) + b"".join(pieces)
+
+    def _check_moved_cell(self, old: int, col: int, inner: bytes) -> None:
+        insertion = self.insertion
+        assert insertion is not None
+        ref = f"{column_letters(col)}{old}"
+        first, last = insertion.columns
+        if old not in insertion.moved or not first <= col <= last:
+            raise Unsupported(
+                f"Onder of naast de totaalrij van tabel {insertion.table} staat nog iets (cel "
+                f"{ref}); daarom kunnen er geen rijen boven die totaalrij worden ingevoegd. "
+                f"Verplaats dat naar een plek boven of naast de tabel en probeer het opnieuw; "
+                f"er is niets geschreven.")
+        formula = self.names.formula_re.search(inner)
+        if formula is None:
+            return
+        kind = _attr(formula.group(1), b"t")
+        text = unescape((formula.group(2) or b"").decode("utf-8"), {"&quot;": '"'})
+        if kind in (b"shared", b"array", b"dataTable") or _refers_from(text, insertion.before):
+            raise Unsupported(
+                f"De formule in cel {ref} (totaalrij van tabel {insertion.table}) verwijst naar "
+                f"de totaalrij zelf of lager; die kan niet worden verplaatst. Gebruik een "
+                f"tabelverwijzing (zoals SUBTOTAAL(103;[E-mail])) en probeer het opnieuw; er "
+                f"is niets geschreven.")
+        self.removed_formulas.append(ref)  # calcChain names it at its old place
+
+    def _shifted_tail(self, tail: bytes, insertion: _Insertion) -> bytes:
+        """Ranges after <sheetData> (merged cells, hyperlinks, conditional formatting, data
+        validation) follow the rows that moved down, as Excel moves them on an insert."""
+        def shift(match: re.Match[bytes]) -> bytes:
+            kind = match.group(2) or match.group(4)
+            fixed = kind in (b"conditionalFormatting", b"dataValidation", b"sqref")
+            if match.group(5) is not None:  # <xm:sqref>…</xm:sqref> (x14 formatting)
+                text = match.group(5)
+                new = _shifted_refs(text, insertion, fixed)
+                return match.group(0) if new == text else match.group(0).replace(text, new, 1)
+            tag = match.group(0)
+            for name in (b"ref", b"sqref"):
+                value = _attr(tag, name)
+                if value is not None:
+                    new = _shifted_refs(value, insertion, fixed)
+                    if new != value:
+                        tag = _set_attr(tag, name, new)
+            return tag
+
+        return _TAIL_RANGES.sub(shift, tail)
 
     def _with_row_number(self, row: bytes, number: int) -> bytes:
         match = self.names.row_re.match(row)
@@ -541,6 +643,9 @@ class _SheetPatcher:
             old = _parse_range(ref.decode()) if ref else box
         except ValueError:
             old = box
+        if self.insertion is not None:  # the rows below the inserted ones moved down
+            box = (box[0], box[1], max(box[2], min(self.insertion.new_row(old[2]), MAX_ROW)),
+                   box[3])
         new = (min(old[0], box[0]), min(old[1], box[1]), max(old[2], box[2]), max(old[3], box[3]))
         if new == old:
             return head
@@ -583,6 +688,58 @@ class _SheetPatcher:
             pieces += [head[pos:at], new[col]]
             pos = at
         return b"".join(pieces) + head[pos:]
+
+
+_TAIL_RANGES = re.compile(
+    rb"<([A-Za-z_][\w.-]*:)?(mergeCell|hyperlink|autoFilter|conditionalFormatting|"
+    rb"dataValidation|ignoredError|protectedRange|sortState)\b[^>]*>"
+    rb"|<([A-Za-z_][\w.-]*:)?(sqref)>([^<]*)</(?:[A-Za-z_][\w.-]*:)?sqref>")
+
+
+def _shifted_refs(text: bytes, insertion: _Insertion, fixed: bool) -> bytes:
+    """A space-separated list of ranges with rows at or below the insertion moved down.
+
+    A range reaching over the insertion grows; one that starts at or below it moves. A
+    `fixed` range (conditional formatting, data validation: their formulas are relative to
+    its first cell) must not move: that is refused.
+    """
+    parts = []
+    for token in text.split(b" "):
+        try:
+            r1, c1, r2, c2 = _parse_range(token.decode())
+        except ValueError:
+            parts.append(token)
+            continue
+        new1, new2 = insertion.new_row(r1), min(insertion.new_row(r2), MAX_ROW)
+        if (new1, new2) == (r1, r2):
+            parts.append(token)
+            continue
+        if fixed and new1 != r1:
+            raise Unsupported(
+                f"Voorwaardelijke opmaak of gegevensvalidatie op {token.decode()} ligt op of "
+                f"onder de totaalrij van tabel {insertion.table}; daarom kunnen er geen rijen "
+                f"boven die totaalrij worden ingevoegd. Er is niets geschreven.")
+        box = (new1, c1, new2, c2)
+        parts.append((_range_text(box) if b":" in token else
+                      f"{column_letters(c1)}{new1}").encode())
+    return b" ".join(parts)
+
+
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+_INNER_BRACKETS = re.compile(r"\[[^\[\]]*\]")
+_A1_ROW = re.compile(r"(?<![\w.$])\$?[A-Za-z]{1,3}\$?(\d{1,7})(?![\w(.!])")
+
+
+def _refers_from(formula: str, row: int) -> bool:
+    """Whether an A1 reference in the formula points at `row` or below (any sheet: a
+    cautious reading); structured references ([E-mail], Tabel1[#Totals]) do not count."""
+    text = _QUOTED.sub("", formula)
+    while True:
+        stripped = _INNER_BRACKETS.sub("", text)
+        if stripped == text:
+            break
+        text = stripped
+    return any(int(match.group(1)) >= row for match in _A1_ROW.finditer(text))
 
 
 def _widen_spans(tag: bytes, cols: tuple[int, ...]) -> bytes:
