@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.generate import make_workbook
 from bench.run import leergang, measure_pair, python, row
+from leergang_ops.ledger import ledger_path
 
 CONFIRMATIONS = 1_000
 
@@ -73,7 +74,7 @@ def bench_mail(folder: Path) -> list[str]:
         # emptied of its mails): its templates were checked before, none of the 1,000
         # confirmations was sent yet.
         seed = folder / "seed.sqlite"
-        with contextlib.closing(sqlite3.connect(outbox_wb.parent / "mail.leergang.sqlite")) as db:
+        with contextlib.closing(sqlite3.connect(ledger_path(outbox_wb, {}))) as db:
             db.execute("VACUUM INTO ?", (str(seed),))
         with contextlib.closing(sqlite3.connect(seed)) as db, db:
             for table in ("mails", "sent_details", "meeting_versions"):
@@ -82,9 +83,10 @@ def bench_mail(folder: Path) -> list[str]:
         def fresh_start() -> None:
             # Every measured run sends all confirmations: a fresh workbook and ledger.
             target.write_bytes(source.read_bytes())
-            for stale in target.parent.glob("mail.leergang.sqlite*"):
+            ledger = ledger_path(target, {})
+            for stale in target.parent.glob(ledger.name + "*"):
                 stale.unlink()
-            shutil.copy(seed, target.parent / "mail.leergang.sqlite")
+            shutil.copy(seed, ledger)
 
         ours, base = measure_pair(leergang("run", "--today", "2021-10-01", str(target)),
                                   _baseline(messages, port), env, fresh_start)
