@@ -588,11 +588,6 @@ class Ledger:
                        (address, kind, status, about, diagnostic, arrived.isoformat(),
                         int(matched)))
 
-    def bounce_reports(self) -> list[tuple[str, str, str, str, str, datetime, bool]]:
-        self.commit()
-        return [(a, k, s, ab, d, datetime.fromisoformat(t), bool(m)) for a, k, s, ab, d, t, m
-                in self._rows("SELECT * FROM bounce_reports ORDER BY arrived")]
-
     def first_mail(self) -> datetime | None:
         """When the course's first mail was recorded (bounces are looked for since then)."""
         self.commit()

@@ -32,8 +32,8 @@ from typing import Any
 
 from leergang_ops.errors import DeliveryError, InputError
 from leergang_ops.mail.login import (
-    check_login,
     host_from,
+    login_from,
     port_from,
     run_token_command,
     security_from,
@@ -84,18 +84,14 @@ class ImapConfig:
         if not host:
             return None
         security = security_from(env, PREFIX, SECURITY_MODES)
-        user = env.get("LEERGANG_IMAP_USER", "").strip()
-        password = env.get("LEERGANG_IMAP_PASSWORD") or None
-        token_command = env.get("LEERGANG_IMAP_TOKEN_COMMAND", "").strip() or None
-        if not user:
-            raise InputError("LEERGANG_IMAP_HOST is gezet, maar LEERGANG_IMAP_USER (het account "
-                             "van de mailbox van het afzenderadres) ontbreekt")
-        check_login(PREFIX, user, password, token_command)
+        user, password, token_command = login_from(
+            env, PREFIX, missing_user="LEERGANG_IMAP_HOST is gezet, maar LEERGANG_IMAP_USER (het "
+            "account van de mailbox van het afzenderadres) ontbreekt")
         return cls(
             host=host,
-            user=user,
+            user=user or "",
             port=port_from(env, PREFIX, DEFAULT_PORTS[security]),
-            password=None if token_command else password,
+            password=password,
             token_command=token_command,
             security=security,
             folder=_folder(env.get("LEERGANG_IMAP_FOLDER", "")),

@@ -53,6 +53,19 @@ def port_from(env: Mapping[str, str], prefix: str, default: int) -> int:
     return port
 
 
+def login_from(env: Mapping[str, str], prefix: str, *, missing_user: str | None = None,
+               ) -> tuple[str | None, str | None, str | None]:
+    """`<prefix>_USER`, `_PASSWORD`, `_TOKEN_COMMAND`, checked; the password is None when a
+    token command logs in instead. `missing_user`: the message when a user is required."""
+    user = env.get(f"{prefix}_USER", "").strip() or None
+    password = env.get(f"{prefix}_PASSWORD") or None
+    token_command = env.get(f"{prefix}_TOKEN_COMMAND", "").strip() or None
+    if missing_user and not user:
+        raise InputError(missing_user)
+    check_login(prefix, user, password, token_command)
+    return user, None if token_command else password, token_command
+
+
 def check_login(prefix: str, user: str | None, password: str | None,
                 token_command: str | None) -> None:
     """A login needs a user and a password or token command (never echo the values)."""

@@ -544,12 +544,7 @@ def render_storing(templates: Templates, settings: Settings, what: str, where: S
     """
     intent = storing_intent(settings, now.astimezone(ZONE).date())
     values: dict[str, Any] = {
-        "soort": str(intent.kind),
-        "leergang": settings.leergang,
-        "organisatie": settings.organisatie,
-        "instellingen": settings,
-        "contactpersoon": Person(settings.contactpersoon, settings.contactpersoon_email),
-        "afzender": Person(settings.afzender_naam, settings.afzender_email),
+        **_course_values(intent, settings),
         "wat": what,
         "waar": list(where),
         "datum": format_date(now.astimezone(ZONE).date(), "EEEE d MMMM y", locale="nl"),
@@ -576,6 +571,18 @@ def meeting_view(meeting: Meeting) -> MeetingView:
 # --- the template variables ---------------------------------------------------------
 
 
+def _course_values(intent: MailIntent, settings: Settings) -> dict[str, Any]:
+    """The variables of every mail, the `storing` one included: the kind and the course."""
+    return {
+        "soort": str(intent.kind),
+        "leergang": settings.leergang,
+        "organisatie": settings.organisatie,
+        "instellingen": settings,
+        "contactpersoon": Person(settings.contactpersoon, settings.contactpersoon_email),
+        "afzender": Person(settings.afzender_naam, settings.afzender_email),
+    }
+
+
 def _context(
     intent: MailIntent,
     course: Course,
@@ -589,12 +596,7 @@ def _context(
     today = now.astimezone(ZONE).date()
     first = meetings[0] if meetings else None
     return {
-        "soort": str(intent.kind),
-        "leergang": settings.leergang,
-        "organisatie": settings.organisatie,
-        "instellingen": settings,
-        "contactpersoon": Person(settings.contactpersoon, settings.contactpersoon_email),
-        "afzender": Person(settings.afzender_naam, settings.afzender_email),
+        **_course_values(intent, settings),
         "naam": intent.name,
         "voornaam": _first_name(intent, registration),
         "email": intent.address,

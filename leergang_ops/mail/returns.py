@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 class Returned:
     """What reading the bounce mailbox found, for the run's output and exit status."""
 
-    looked_at: int = 0
     bounced: int = 0  # mails whose address is wrong for good
     again: int = 0  # mails due again (full mailbox, a relay that gave up)
     reported: int = 0  # blamed on nobody (policy, content) or not ours ("mogelijk")
@@ -75,7 +74,6 @@ def read_returns(config: ImapConfig, ledger: Ledger, known: Mapping[str, str],
 def apply_scan(scan: Scan, ledger: Ledger, known: Mapping[str, str], today: date,
                returned: Returned) -> None:
     """Record what each bounce of one scan means."""
-    returned.looked_at += len(scan.uids)
     for scanned in scan.bounces:
         for failure in scanned.report.failures:
             _apply(scanned.report, failure, ledger, known, today, returned)

@@ -29,8 +29,8 @@ from typing import Self
 from leergang_ops.environment import fault
 from leergang_ops.errors import DeliveryError, InputError
 from leergang_ops.mail.login import (
-    check_login,
     host_from,
+    login_from,
     port_from,
     run_token_command,
     security_from,
@@ -79,15 +79,12 @@ class SmtpConfig:
         if not host:
             return None
         security = security_from(env, PREFIX, SECURITY_MODES)
-        user = env.get("LEERGANG_SMTP_USER", "").strip() or None
-        password = env.get("LEERGANG_SMTP_PASSWORD") or None
-        token_command = env.get("LEERGANG_SMTP_TOKEN_COMMAND", "").strip() or None
-        check_login(PREFIX, user, password, token_command)
+        user, password, token_command = login_from(env, PREFIX)
         return cls(
             host=host,
             port=port_from(env, PREFIX, DEFAULT_PORTS[security]),
             user=user,
-            password=None if token_command else password,
+            password=password,
             security=security,
             token_command=token_command,
             rate_per_minute=_rate(env.get("LEERGANG_SMTP_RATE", "")),
