@@ -471,7 +471,7 @@ def notify_fault(workbook: Path, error: LeergangError, now: datetime,
                 return "de contactpersoon kreeg vandaag al een storingsmail"
             with open_transport(env, workbook.parent / "outbox") as transport:
                 transport.send(mail, intent)
-            ledger.mark_sent(intent, now, mail.message_id, {})
+            ledger.mark_sent(intent, now, mail.message_id, {}, transport.destination)
     except LeergangError as err:  # the mail server may not work at all
         return f"geen storingsmail verstuurd: {err}"
     return f"storingsmail verstuurd aan {settings.contactpersoon_email}"
@@ -562,7 +562,8 @@ def _deliver(workbook: Path, checked: Checked, templates: Templates, ledger: Led
                 batch.failed(intent, fault)
                 continue
             batch.delivered(intent)
-            ledger.mark_sent(intent, now, mail.message_id, _announced(checked, intent))
+            ledger.mark_sent(intent, now, mail.message_id, _announced(checked, intent),
+                             transport.destination)
             report.sent += 1
             if progress:
                 progress(done, len(intents))
@@ -887,7 +888,7 @@ def _send_summary_now(workbook: Path, checked: Checked, ledger: Ledger, today: d
     except DeliveryFault as fault:
         ledger.mark_failed(intent, now, permanent=False, reason=fault.reason)
         raise DeliveryError(f"Het overzicht is niet verstuurd: {fault.reason}") from fault
-    ledger.mark_sent(intent, now, mail.message_id, {})
+    ledger.mark_sent(intent, now, mail.message_id, {}, transport.destination)
 
 
 def last_run_day(workbook: Path, env: Mapping[str, str]) -> date | None:

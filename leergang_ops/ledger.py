@@ -123,20 +123,35 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at TEXT NOT NULL
         )""",
     ),
+    (
+        # Where a mail went: `smtp:<host>` or `outbox:<folder>` (an outbox mail was not sent).
+        "ALTER TABLE mails ADD COLUMN destination TEXT NOT NULL DEFAULT ''",
+        # Reminders a confirmation stood in for (sent on or after their due day): never sent.
+        """CREATE TABLE covered (
+            kind TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            by_kind TEXT NOT NULL,
+            by_scope TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (kind, recipient, scope)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 TEMPLATES_CHECKED = "templates"  # `checks` row: the mail templates passed Templates.check
 
 _UPSERT_MAIL = """
     INSERT INTO mails (kind, recipient, scope, address, name, status, at, at_epoch, attempts,
-                       message_id, detail, about)
+                       message_id, detail, about, destination)
     VALUES (:kind, :recipient, :scope, :address, :name, :status, :at, :at_epoch, :attempts,
-            :message_id, :detail, :about)
+            :message_id, :detail, :about, :destination)
     ON CONFLICT (kind, recipient, scope) DO UPDATE SET
         address = excluded.address, name = excluded.name, status = excluded.status,
         at = excluded.at, at_epoch = excluded.at_epoch,
         attempts = mails.attempts + excluded.attempts,
-        message_id = excluded.message_id, detail = excluded.detail, about = excluded.about
+        message_id = excluded.message_id, detail = excluded.detail, about = excluded.about,
+        destination = excluded.destination
     WHERE mails.status != 'sent'
 """
 
@@ -255,7 +270,7 @@ def adopt_legacy(workbook: Path, env: Mapping[str, str]) -> Path:
     return target
 
 
-_SentRecord = tuple[MailIntent, datetime, str, Mapping[int, tuple[MeetingDetails, int]]]
+_SentRecord = tuple[MailIntent, datetime, str, Mapping[int, tuple[MeetingDetails, int]], str]
 
 
 class Ledger:
@@ -469,24 +484,34 @@ class Ledger:
         at: datetime,
         message_id: str,
         meetings: Mapping[int, tuple[MeetingDetails, int]],
+        destination: str = "",
     ) -> None:
         """Record `sent`, and for meeting mails the details and SEQUENCE the recipient got.
 
+        `destination` is where it went (`smtp:<host>`, `outbox:<folder>`); the reminders the
+        mail stood in for (`intent.covers`) are recorded as covered, never to be sent.
         Written and committed by the next `commit`: in a batch the next mail's, while the
         server answers its MAIL FROM (or a read, a failure record or `close`). So it is
         durable before the server could accept the next mail, at one commit a mail instead
         of two, and its statements run while the client waits anyway rather than between
         two mails, when the server waits for the client.
         """
-        self._sent.append((intent, at, message_id, meetings))
+        self._sent.append((intent, at, message_id, meetings, destination))
 
     def _write_sent(self) -> None:
         records, self._sent = self._sent, []
         with self._uncommitted() as db:
-            for intent, at, message_id, meetings in records:
-                db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id))
+            for intent, at, message_id, meetings, destination in records:
+                db.execute(_UPSERT_MAIL, _mail_row(intent, "sent", at, message_id=message_id,
+                                                   destination=destination))
                 if intent.kind in DETAIL_KINDS and meetings:
                     self._record_details(intent.recipient, meetings, at)
+                if intent.covers:
+                    db.executemany(
+                        "INSERT OR IGNORE INTO covered VALUES (?, ?, ?, ?, ?, ?)",
+                        [(str(MailKind.HERINNERING), intent.recipient, scope,
+                          str(intent.kind), intent.scope, at.isoformat())
+                         for scope in intent.covers])
 
     def _record_details(self, recipient: str, meetings: Mapping[int, tuple[MeetingDetails, int]],
                         at: datetime) -> None:
@@ -629,14 +654,16 @@ class Ledger:
 
 
 def _mail_row(intent: MailIntent, status: str, at: datetime, *, attempts: int = 0,
-              message_id: str = "", detail: str = "", about: str = "") -> dict[str, object]:
+              message_id: str = "", detail: str = "", about: str = "",
+              destination: str = "") -> dict[str, object]:
     """Return the named parameters of `_UPSERT_MAIL` for one intent."""
     kind, recipient, scope = intent.key
     stamp, epoch = _moment(at)
     return {"kind": kind, "recipient": recipient, "scope": scope,
             "address": intent.address, "name": intent.name, "status": status,
             "at": stamp, "at_epoch": epoch, "attempts": attempts,
-            "message_id": message_id, "detail": detail, "about": about}
+            "message_id": message_id, "detail": detail, "about": about,
+            "destination": destination}
 
 
 @lru_cache(maxsize=8)
@@ -676,8 +703,11 @@ def _snapshot(db: sqlite3.Connection) -> LedgerState:
         confirmed_on = {recipient: datetime.fromisoformat(at).date() for recipient, at in rows(
             "SELECT recipient, at FROM mails WHERE kind = ? AND status = 'sent'",
             str(MailKind.BEVESTIGING))}
+        covered = (rows("SELECT kind, recipient, scope FROM covered")
+                   if _has_table(db, "covered") else [])  # an older ledger read as it is
         return LedgerState(
-            sent=frozenset(rows("SELECT kind, recipient, scope FROM mails WHERE status = 'sent'")),
+            sent=frozenset(rows("SELECT kind, recipient, scope FROM mails WHERE status = 'sent'")
+                           + covered),
             confirmed=frozenset(confirmed_on),
             confirmed_on=confirmed_on,
             sent_details={(r, nr): (_details(d), s) for r, nr, d, s in rows(
@@ -754,12 +784,15 @@ def read_ledger_state(path: Path) -> LedgerState:
 def _records_since(db: sqlite3.Connection, since: datetime) -> list[SentRecord]:
     """The mails, then the bounces that blame nobody (`returned`) or are not ours
     (`returned-unmatched`), as records for the summary."""
-    about = "about" if _has_column(db, "mails", "about") else "''"  # older ledgers lack it
+    # Older ledgers, read as they are, lack the newer columns.
+    about = "about" if _has_column(db, "mails", "about") else "''"
+    destination = "destination" if _has_column(db, "mails", "destination") else "''"
     rows = db.execute(
-        f"SELECT kind, recipient, scope, address, name, status, at, detail, {about} FROM mails "
-        "WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, scope", (since.timestamp(),))
-    records = [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d, ab)
-               for k, r, s, a, n, st, at, d, ab in rows]
+        f"SELECT kind, recipient, scope, address, name, status, at, detail, {about}, "
+        f"{destination} FROM mails WHERE at_epoch >= ? ORDER BY at_epoch, kind, recipient, "
+        "scope", (since.timestamp(),))
+    records = [SentRecord(k, r, s, a, n, st, datetime.fromisoformat(at), d, ab, dest)
+               for k, r, s, a, n, st, at, d, ab, dest in rows]
     if _has_table(db, "bounce_reports"):  # an older ledger, read as it is, has none
         for address, kind, status, about, diagnostic, arrived, matched in db.execute(
                 "SELECT * FROM bounce_reports ORDER BY arrived"):

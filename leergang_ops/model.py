@@ -222,6 +222,7 @@ class MailKind(StrEnum):
     WACHTLIJST = "wachtlijst"
     HERINNERING = "herinnering"
     WIJZIGING = "wijziging"
+    AFMELDING = "afmelding"  # to a participant told of a place or the waiting list, now afgemeld
     OVERZICHT = "overzicht"
     STORING = "storing"  # to the contact person: a scheduled run stopped (not planned)
 
@@ -245,6 +246,8 @@ class MailIntent:
     sequence: int = 0  # .ics SEQUENCE for the meetings in this mail
     reminder_days: int | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # bevestiging: the reminder scopes (`m<nr>-<D>d`) it stands in for, due on or before today
+    covers: tuple[str, ...] = ()
 
     @property
     def recipient(self) -> str:
@@ -285,3 +288,4 @@ class SentRecord:
     at: datetime
     detail: str = ""
     about: str = ""  # what a refusal was about (mail/replies.About), or 'bounce'
+    destination: str = ""  # `smtp:<host>` or `outbox:<folder>`; empty in older ledgers

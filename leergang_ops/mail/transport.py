@@ -210,6 +210,11 @@ class Outbox:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    @property
+    def destination(self) -> str:
+        """What the ledger records as where the mails went: they were not sent."""
+        return f"outbox:{self.folder}"
+
     def __enter__(self) -> Self:
         return self
 
@@ -318,6 +323,11 @@ class SmtpTransport:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 smtp.quit()
             smtp.close()
+
+    @property
+    def destination(self) -> str:
+        """What the ledger records as where the mails went."""
+        return f"smtp:{self.config.host}"
 
     def send(self, mail: Mail, intent: MailIntent, *, durable: Callable[[], None] | None = None,
              meanwhile: Iterator[object] | None = None) -> None:
