@@ -36,6 +36,7 @@ class _Pass:
     status: dict[int, Status] = field(default_factory=dict)
     messages: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     findings: list[Finding] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)  # row → waiting-list place
 
     def decide(self, reg: Registration, status: Status, message: str = "") -> None:
         self.status[reg.row] = status
@@ -65,7 +66,8 @@ def allocate(course: Course, confirmed: frozenset[str] = frozenset()) -> Allocat
     _warn_unknown_municipality(work, course.registrations)
     _warn_bestuurder_without_meeting(work, course.registrations)
     decisions = tuple(
-        Decision(r.row, work.status[r.row], tuple(work.messages.get(r.row, ())))
+        Decision(r.row, work.status[r.row], tuple(work.messages.get(r.row, ())),
+                 work.positions.get(r.row))
         for r in course.registrations
     )
     return Allocation(decisions, tuple(work.findings), tuple(admitted.values()),
@@ -125,6 +127,7 @@ def _admit_municipalities(
     waiting = {k: v for k, v in in_order.items() if k not in admitted}
     rank = {k: n for n, k in enumerate(in_order, start=1)}
     reasons = {}  # one text per waiting municipality, shared by all its registrations
+    places = {key: n for n, key in enumerate(waiting, start=1)}
     for position, (key, name) in enumerate(waiting.items(), start=1):
         reasons[key] = (f"Wachtlijst: gemeente {name} is nummer {position} op de wachtlijst "
                         f"(maximaal {limit} gemeenten)")
@@ -134,6 +137,7 @@ def _admit_municipalities(
         reason = reasons.get(municipalities.identity(reg.gemeente))
         if reason is not None:
             work.decide(reg, Status.WACHTLIJST)
+            work.positions[reg.row] = places[municipalities.identity(reg.gemeente)]
             work.note(reg, Level.INFO, "waiting-list", "Gemeente", reason)
     return admitted, waiting
 

@@ -212,6 +212,11 @@ def _clock(args: argparse.Namespace) -> tuple[date, datetime]:
     return today, datetime.combine(today, now.timetz())
 
 
+def _moment(args: argparse.Namespace, now: datetime) -> datetime | None:
+    """When the job acts, for what has started: now, or the start of the `--today` day."""
+    return None if getattr(args, "today", None) is not None else now.replace(tzinfo=None)
+
+
 def _report_error(error: LeergangError) -> None:
     message = str(error)
     print(f"leergang-ops: {message}", file=sys.stderr)
@@ -234,9 +239,10 @@ def _init(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from leergang_ops.jobs import check
 
-    today, _ = _clock(args)
+    today, now = _clock(args)
     try:
-        checked = check(args.path, today, os.environ, mails=False)
+        checked = check(args.path, today, os.environ, mails=False,
+                        moment=_moment(args, now))
     except InputError as error:
         if not args.json:
             raise
@@ -312,7 +318,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         report = run(args.path, today, now, os.environ, dry_run=args.dry_run,
                      progress=progress, clock=lambda: datetime.now(ZONE),
-                     new_ledger=args.new_ledger)
+                     new_ledger=args.new_ledger, moment=_moment(args, now))
     except LeergangError as error:
         if args.scheduled and not args.dry_run:
             from leergang_ops.jobs import notify_fault
@@ -364,8 +370,8 @@ def _preview(args: argparse.Namespace) -> int:
     from leergang_ops.jobs import preview
 
     today, now = _clock(args)
-    written = preview(args.path, args.out, today, now, os.environ)
-    print(f"{len(written) // 2} mails rendered into {args.out}; nothing sent.")
+    report = preview(args.path, args.out, today, now, os.environ, moment=_moment(args, now))
+    print(report.line(args.out))
     return EXIT_OK
 
 

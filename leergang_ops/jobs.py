@@ -111,6 +111,7 @@ class RunReport:
     problems: list[str] = field(default_factory=list)
     returned: Returned | None = None  # what the bounce mailbox said, when it is read
     outbox: Path | None = None  # where the mails went when they were not sent
+    over: date | None = None  # the course is over (the last meeting's day): nothing was due
 
     @property
     def delivery_failed(self) -> bool:
@@ -119,11 +120,19 @@ class RunReport:
 
     def line(self) -> str:
         """The run's one line of totals; mails put in the outbox were not sent."""
+        if self.over is not None and not self.sent:
+            return course_over_line(self.over)
         if self.outbox is not None:
             return (f"{self.sent} mails in de map {self.outbox} gezet (niet verzonden: geen "
                     f"SMTP-server ingesteld), uitgesteld {self.deferred}")
         return (f"verzonden {self.sent}, geweigerd {self.failed}, "
                 f"uitgesteld {self.deferred}")
+
+
+def course_over_line(last: date) -> str:
+    """What `run` and `preview` say when the course is over (contract §3)."""
+    return (f"De leergang is voorbij (de laatste bijeenkomst was op {last:%d-%m-%Y}): er gaan "
+            "geen mails meer uit.")
 
 
 def templates_for(workbook: Path) -> Templates:
@@ -141,17 +150,18 @@ def read_state(workbook: Path, env: Mapping[str, str]) -> LedgerState:
 
 def check(workbook: Path, today: date, env: Mapping[str, str],
           state: LedgerState | None = None, *, course: Course | None = None,
-          mails: bool = True, templates: bool = True) -> Checked:
+          mails: bool = True, templates: bool = True, moment: datetime | None = None) -> Checked:
     """Read, allocate and plan; collect the findings of every step, templates included.
 
-    `course` is the workbook when the caller read it already. `mails=False` plans no mails
-    (only their findings); `templates=False` skips checking the mail templates: `flag` needs
+    `moment` is when the run acts (meetings before it have started); default the start of
+    `today`, as with `--today`. `course` is the workbook when the caller read it already.
+    `mails=False` plans no mails (only their findings); `templates=False` skips checking the mail templates: `flag` needs
     neither, and both cost time on a large workbook.
     """
     course = load_course(workbook) if course is None else course
     state = read_state(workbook, env) if state is None else state
     allocation = allocate(course, state.confirmed)
-    planned = (plan if mails else plan_findings)(course, allocation, state, today)
+    planned = (plan if mails else plan_findings)(course, allocation, state, today, moment)
     template_findings = templates_for(workbook).check() if templates else []
     findings = (*course.findings, *allocation.findings, *planned.findings, *template_findings)
     return Checked(course, allocation, planned, _unique(findings))
@@ -310,10 +320,12 @@ def _checked_templates(workbook: Path, env: Mapping[str, str] | None = None,
 
 def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
         dry_run: bool = False, progress: Callable[[int, int], None] | None = None,
-        clock: Callable[[], datetime] | None = None, new_ledger: bool = False) -> RunReport:
+        clock: Callable[[], datetime] | None = None, new_ledger: bool = False,
+        moment: datetime | None = None) -> RunReport:
     """`run`: flag, then send every mail that is due, then mirror the ledger into the workbook.
 
-    `now` is the moment the job acts as of (`--today`); `clock` reads the real time for
+    `now` stamps the ledger; `moment` is when the job acts, for what has started (default:
+    the start of `today`, as with `--today`); `clock` reads the real time for
     each mail's `Date` header (default: `now`). `new_ledger` starts a send ledger on purpose
     (contract §4): see `_seed`.
     """
@@ -329,16 +341,18 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
         templates, fingerprint = _checked_templates(workbook, env)
     _ledger_belongs(workbook, course, env, new_ledger=new_ledger)
     if dry_run:
-        checked = check(workbook, today, env, course=course, templates=False)
-        return RunReport(planned=checked.plan.intents)
+        checked = check(workbook, today, env, course=course, templates=False, moment=moment)
+        return RunReport(planned=checked.plan.intents, over=checked.plan.over)
     with _locked(workbook, env) as ledger:
         if new_ledger:
             _seed(ledger, course, today, now)
         ledger.remember(SETTINGS_FACT, _settings_fact(course.settings), now)
         returned = _read_returns(imap, ledger, course, today)
-        checked = check(workbook, today, env, ledger.state(), course=course, templates=False)
+        checked = check(workbook, today, env, ledger.state(), course=course, templates=False,
+                        moment=moment)
         report = RunReport(planned=checked.plan.intents, returned=returned,
-                           outbox=outbox_folder(env, workbook.parent / "outbox"))
+                           outbox=outbox_folder(env, workbook.parent / "outbox"),
+                           over=checked.plan.over)
         report.problems.extend(returned.problems if returned else ())
         if fingerprint:
             ledger.record_check(TEMPLATES_CHECKED, fingerprint, now)
@@ -800,10 +814,25 @@ def summary_attachment(checked: Checked, records: Sequence[SentRecord],
     return Attachment(name, data, mime), {"headline": figures, **asdict(figures)}
 
 
+@dataclass(frozen=True)
+class PreviewReport:
+    """What `preview` wrote, and why nothing when the course is over."""
+
+    files: list[Path]
+    over: date | None = None
+
+    def line(self, out: Path) -> str:
+        if self.over is not None:
+            return f"Niets te versturen. {course_over_line(self.over)}"
+        mails = len(self.files) // 2
+        return (f"{mails} {'mail' if mails == 1 else 'mails'} in {out} gezet (als .eml en "
+                ".html); er is niets verstuurd.")
+
+
 def preview(workbook: Path, out: Path, today: date, now: datetime,
-            env: Mapping[str, str]) -> list[Path]:
+            env: Mapping[str, str], moment: datetime | None = None) -> PreviewReport:
     """`preview`: render every mail that is due now as .eml and .html; send nothing."""
-    checked = check(workbook, today, env, templates=False)
+    checked = check(workbook, today, env, templates=False, moment=moment)
     templates, _ = _checked_templates(workbook)
     path = ledger_path(workbook, env)
     out.mkdir(parents=True, exist_ok=True)
@@ -814,7 +843,7 @@ def preview(workbook: Path, out: Path, today: date, now: datetime,
         stem = out / f"{n:03d}-{intent.kind}-{_slug(intent.recipient)}"
         written.append(_write(stem.with_suffix(".eml"), message.as_bytes()))
         written.append(_write(stem.with_suffix(".html"), _html_part(message)))
-    return written
+    return PreviewReport(written, checked.plan.over)
 
 
 def _slug(text: str) -> str:

@@ -196,6 +196,7 @@ class Decision:
     row: int
     status: Status
     messages: tuple[str, ...] = ()
+    position: int | None = None  # wachtlijst: the municipality's place on the waiting list
 
     @property
     def melding(self) -> str:

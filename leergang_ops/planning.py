@@ -3,17 +3,18 @@
 Every intent carries its idempotency key (see `MailIntent.key`); the ledger decides at send
 time whether a key already went out, so planning twice never sends twice.
 
-Time: the daily job acts *as of the start of `today`*. A meeting on `today` itself has
-therefore not started yet (reminders and changes for it are still planned); a meeting on an
-earlier day has. Planning never reads the clock, so a run late in the day after a meeting
-began still counts that meeting as ahead: schedule the run before meetings start.
+Time: the job acts as of a `moment` (naive Europe/Amsterdam time): the moment of the run,
+or the start of `today` when the date was given (`--today`). A meeting has started when its
+date and start time lie before that moment (contract §3): a 16:00 run reminds nobody of
+today's 14:00 meeting, and nobody is welcomed to it. Planning never reads the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from leergang_ops.model import (
     SHEET_MEETINGS,
@@ -37,6 +38,8 @@ SCOPE_ONCE = "-"  # a confirmation or waiting-list notice goes out once per reci
 # How many days before the first reminder we start asking for a missing online link.
 LINK_WARNING_DAYS = 7
 WAITING_STATUSES = (Status.WACHTLIJST, Status.OVERBOEKT)
+# With a meeting still undated, the course is over this long after the last dated one began.
+OVER_AFTER = timedelta(weeks=8)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Plan:
     intents: tuple[MailIntent, ...]
     findings: tuple[Finding, ...]
     sequences: dict[int, int]  # meeting nr → current .ics SEQUENCE
+    over: date | None = None  # the course is over: the day its last dated meeting was
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class _Context:
     course: Course
     state: LedgerState
     today: date
+    moment: datetime  # naive Amsterdam time the run acts as of; meetings before it started
     sequences: dict[int, int]
     held_back: frozenset[int]  # meetings whose reminders wait for an online link
 
@@ -70,51 +75,94 @@ def meeting_sequences(course: Course, state: LedgerState) -> dict[int, int]:
     return sequences
 
 
-def plan(course: Course, allocation: Allocation, state: LedgerState, today: date) -> Plan:
-    """Return the mails due as of the start of `today`, in a deterministic order.
+def plan(course: Course, allocation: Allocation, state: LedgerState, today: date,
+         moment: datetime | None = None) -> Plan:
+    """Return the mails due as of `moment` (default: the start of `today`), in order.
 
     Order: by Deelnemers row, within a row bevestiging, wachtlijst, wijziging, herinnering
-    (meetings in sheet order); the weekly overzicht last.
+    (meetings in sheet order), afmelding; the weekly overzicht last. Once the course is
+    over (`course_over`) nothing is due: a clock that is wrong by years mails nobody.
     """
-    ctx = _context(course, state, today)
+    ctx = _context(course, state, today, moment)
+    findings = _findings(ctx, allocation)
+    over = course_over(course.meetings, ctx.moment)
+    if over is not None:
+        return Plan((), findings, ctx.sequences, over)
     decisions = allocation.by_row()
+    active = _active_recipients(course, allocation)
     candidates: list[MailIntent] = []
     for registration in sorted(course.registrations, key=lambda r: r.row):
         decision = decisions.get(registration.row)
         if decision is not None and registration.email_key not in state.bounced:
-            candidates.extend(_registration_intents(ctx, registration, decision))
+            candidates.extend(_registration_intents(ctx, registration, decision, active))
     candidates.extend(_weekly_summary(course.settings, state, today))
     intents = tuple(i for i in candidates if i.key not in state.sent)
-    return Plan(intents, _findings(ctx, allocation), ctx.sequences)
+    return Plan(intents, findings, ctx.sequences)
 
 
 def plan_findings(course: Course, allocation: Allocation, state: LedgerState,
-                  today: date) -> Plan:
+                  today: date, moment: datetime | None = None) -> Plan:
     """The plan's findings and sequences without its mails: what `validate` needs, cheaply."""
-    ctx = _context(course, state, today)
-    return Plan((), _findings(ctx, allocation), ctx.sequences)
+    ctx = _context(course, state, today, moment)
+    return Plan((), _findings(ctx, allocation), ctx.sequences,
+                course_over(course.meetings, ctx.moment))
 
 
-def _context(course: Course, state: LedgerState, today: date) -> _Context:
-    return _Context(course, state, today, meeting_sequences(course, state),
-                    frozenset(_held_back(course, today)))
+def course_over(meetings: Sequence[Meeting], moment: datetime) -> date | None:
+    """The day of the last dated meeting when the course is over (contract §3), else None.
+
+    Over: at least one meeting has a date, none of them lies ahead, and either every
+    meeting has a date or the last dated one started more than `OVER_AFTER` ago. A new
+    course whose meetings are all "datum volgt" is not over.
+    """
+    dated = [m for m in meetings if m.datum is not None]
+    if not dated or not all(_has_started(m, moment) for m in dated):
+        return None
+    last = max(dated, key=lambda m: m.starts_at() or datetime.min)
+    if len(dated) < len(meetings) and (last.starts_at() or moment) >= moment - OVER_AFTER:
+        return None
+    return last.datum
+
+
+def _context(course: Course, state: LedgerState, today: date,
+             moment: datetime | None) -> _Context:
+    at = datetime.combine(today, time.min) if moment is None else moment.replace(tzinfo=None)
+    return _Context(course, state, today, at, meeting_sequences(course, state),
+                    frozenset(_held_back(course, at)))
 
 
 def _findings(ctx: _Context, allocation: Allocation) -> tuple[Finding, ...]:
-    return (*_meeting_findings(ctx), *_date_removed_findings(ctx, allocation),
-            *_contact_bounced(ctx.course.settings, ctx.state))
+    return (*_course_over_findings(ctx), *_meeting_findings(ctx),
+            *_date_removed_findings(ctx, allocation), *_contact_bounced(ctx.course.settings,
+                                                                         ctx.state))
+
+
+def _active_recipients(course: Course, allocation: Allocation) -> frozenset[str]:
+    """Recipients with a registration that is not afgemeld or ongeldig (it still counts)."""
+    live = {d.row for d in allocation.decisions
+            if d.status in (Status.BEVESTIGD, *WAITING_STATUSES)}
+    return frozenset(r.email_key for r in course.registrations if r.row in live)
 
 
 def _registration_intents(
-    ctx: _Context, registration: Registration, decision: Decision
+    ctx: _Context, registration: Registration, decision: Decision, active: frozenset[str]
 ) -> Iterator[MailIntent]:
-    """Yield one registration's mails in kind order, sent or not (`plan` drops the sent)."""
+    """Yield one registration's mails in kind order, sent or not (`plan` drops the sent).
+
+    A confirmation not sent yet stands in for the reminders whose due day has come
+    (`MailIntent.covers`): nobody gets both for one meeting on one day, nor the reminder later.
+    """
     if decision.status == Status.BEVESTIGD:
-        yield from _confirmation(ctx, registration)
+        confirmation = tuple(_confirmation(ctx, registration))
+        covered = {scope for intent in confirmation if intent.key not in ctx.state.sent
+                   for scope in intent.covers}
+        yield from confirmation
         yield from _changes(ctx, registration)
-        yield from _reminders(ctx, registration)
+        yield from (r for r in _reminders(ctx, registration) if r.scope not in covered)
     elif decision.status in WAITING_STATUSES:
         yield from _waiting_list_notice(ctx, registration, decision)
+    elif decision.status == Status.AFGEMELD and registration.email_key not in active:
+        yield from _cancellation(ctx, registration)
 
 
 def _intent(
@@ -126,27 +174,76 @@ def _intent(
     sequence: int = 0,
     reminder_days: int | None = None,
     extra: dict[str, str] | None = None,
+    covers: tuple[str, ...] = (),
 ) -> MailIntent:
     """Build an intent addressed to a registration."""
     return MailIntent(kind, registration.email.strip(), registration.naam, scope,
                       row=registration.row, meetings=meetings, sequence=sequence,
-                      reminder_days=reminder_days, extra=extra or {})
+                      reminder_days=reminder_days, extra=extra or {}, covers=covers)
+
+
+def _ahead(ctx: _Context, registration: Registration) -> tuple[Meeting, ...]:
+    """The meetings the registration attends that have not started."""
+    return tuple(m for m in ctx.course.meetings_for(registration)
+                 if not _has_started(m, ctx.moment))
 
 
 def _confirmation(ctx: _Context, registration: Registration) -> Iterator[MailIntent]:
-    """Yield the bevestiging; its meetings' SEQUENCEs are in Plan.sequences."""
-    meetings = tuple(m.nr for m in ctx.course.meetings_for(registration))
-    yield _intent(MailKind.BEVESTIGING, registration, SCOPE_ONCE, meetings=meetings)
+    """Yield the bevestiging for the meetings ahead; their SEQUENCEs are in Plan.sequences.
+
+    It covers the reminders already due for those meetings (not for an online meeting
+    whose link is missing: its reminder waits for the link and then brings it).
+    """
+    ahead = _ahead(ctx, registration)
+    if not ahead:
+        return  # every meeting they attend began; nothing to welcome them to
+    covers = tuple(f"m{m.nr}-{days}d" for m in ahead
+                   if m.datum is not None and m.nr not in ctx.held_back
+                   for days in _due_reminders((m.datum - ctx.today).days,
+                                              ctx.course.settings.herinneringen))
+    yield _intent(MailKind.BEVESTIGING, registration, SCOPE_ONCE,
+                  meetings=tuple(m.nr for m in ahead), covers=covers)
+
+
+def _due_reminders(days_left: int, herinneringen: tuple[int, ...]) -> tuple[int, ...]:
+    """Every D whose due day has come with `days_left` to go (the meeting still ahead)."""
+    return tuple(sorted(d for d in herinneringen if 0 <= days_left <= d))
 
 
 def _waiting_list_notice(
     ctx: _Context, registration: Registration, decision: Decision
 ) -> Iterator[MailIntent]:
-    """Yield the wachtlijst notice when the settings ask for it, unless they were confirmed."""
+    """Yield the wachtlijst notice when the settings ask for it, unless they were confirmed.
+
+    It carries the status and the municipality's place on the waiting list, never the
+    organisers' `Melding`: the template words the reason for the participant.
+    """
     if not ctx.course.settings.wachtlijstbericht or registration.email_key in ctx.state.confirmed:
         return
-    extra = {"status": str(decision.status), "melding": decision.melding}
+    extra = {"status": str(decision.status)}
+    if decision.position is not None:
+        extra["positie"] = str(decision.position)
     yield _intent(MailKind.WACHTLIJST, registration, SCOPE_ONCE, extra=extra)
+
+
+def _cancellation(ctx: _Context, registration: Registration) -> Iterator[MailIntent]:
+    """Yield the afmelding for someone told of a place or the waiting list, now afgemeld.
+
+    For someone confirmed it names the dated meetings ahead they were told of, with a
+    SEQUENCE above every one they got: its .ics takes them out of their calendar.
+    """
+    recipient = registration.email_key
+    confirmed = recipient in ctx.state.confirmed
+    waiting = (str(MailKind.WACHTLIJST), recipient, SCOPE_ONCE) in ctx.state.sent
+    if not confirmed and not waiting:
+        return
+    told = {nr: sequence for (who, nr), (details, sequence) in ctx.state.sent_details.items()
+            if who == recipient and details[0]}
+    meetings = tuple(m.nr for m in _ahead(ctx, registration)
+                     if m.datum is not None and m.nr in told) if confirmed else ()
+    sequence = 1 + max((max(told[nr], ctx.sequences[nr]) for nr in meetings), default=0)
+    yield _intent(MailKind.AFMELDING, registration, SCOPE_ONCE, meetings=meetings,
+                  sequence=sequence, extra={"had": "bevestigd" if confirmed else "wachtlijst"})
 
 
 def _changes(ctx: _Context, registration: Registration) -> Iterator[MailIntent]:
@@ -162,23 +259,29 @@ def _changes(ctx: _Context, registration: Registration) -> Iterator[MailIntent]:
     if recipient not in ctx.state.confirmed:
         return
     for meeting in ctx.course.meetings_for(registration):
-        if meeting.datum is None or _has_started(meeting, ctx.today):
+        if meeting.datum is None or _has_started(meeting, ctx.moment):
             continue
         told = ctx.state.sent_details.get((recipient, meeting.nr))
         if told is not None and told[0] == meeting.details():
             continue
         sequence = ctx.sequences[meeting.nr]
         # A meeting first dated now is news to them, not a change of what they planned.
-        change = "added" if told is None or not told[0][0] else "changed"
+        if told is None:
+            extra = {"change": "added"}
+        elif not told[0][0]:
+            extra = {"change": "dated"}
+        else:
+            extra = {"change": "changed", "was": json.dumps(list(told[0]))}
         yield _intent(MailKind.WIJZIGING, registration, f"m{meeting.nr}@{sequence}",
-                      meetings=(meeting.nr,), sequence=sequence, extra={"change": change})
+                      meetings=(meeting.nr,), sequence=sequence, extra=extra)
 
 
 def _reminders(ctx: _Context, registration: Registration) -> Iterator[MailIntent]:
     """Yield the most relevant due herinnering per upcoming meeting, each D at most once."""
     herinneringen = ctx.course.settings.herinneringen
     for meeting in ctx.course.meetings_for(registration):
-        if meeting.datum is None or meeting.nr in ctx.held_back:
+        if meeting.datum is None or meeting.nr in ctx.held_back or _has_started(meeting,
+                                                                                 ctx.moment):
             continue
         days_left = (meeting.datum - ctx.today).days
         days = reminder_due(days_left, herinneringen)
@@ -199,10 +302,10 @@ def reminder_due(days_left: int, herinneringen: tuple[int, ...]) -> int | None:
     return min((d for d in herinneringen if 0 <= days_left <= d), default=None)
 
 
-def _has_started(meeting: Meeting, today: date) -> bool:
-    """Tell whether the meeting began before the start of `today` (the job's moment)."""
+def _has_started(meeting: Meeting, moment: datetime) -> bool:
+    """Tell whether the meeting began before `moment` (naive Amsterdam time)."""
     starts_at = meeting.starts_at()
-    return starts_at is not None and starts_at < datetime.combine(today, time.min)
+    return starts_at is not None and starts_at < moment
 
 
 def _weekly_summary(settings: Settings, state: LedgerState, today: date) -> Iterator[MailIntent]:
@@ -215,21 +318,31 @@ def _weekly_summary(settings: Settings, state: LedgerState, today: date) -> Iter
                      settings.contactpersoon, f"{year}-W{week:02d}")
 
 
-def _held_back(course: Course, today: date) -> Iterator[int]:
+def _held_back(course: Course, moment: datetime) -> Iterator[int]:
     """Yield online meetings without a link whose first reminder is near: no reminders yet."""
     for meeting in course.meetings:
-        if _needs_link(meeting, course.settings, today):
+        if _needs_link(meeting, course.settings, moment):
             yield meeting.nr
 
 
-def _needs_link(meeting: Meeting, settings: Settings, today: date) -> bool:
+def _needs_link(meeting: Meeting, settings: Settings, moment: datetime) -> bool:
     """Tell whether an online meeting lacks its link within a week of its first reminder."""
     if not meeting.online or meeting.online_link.strip() or meeting.datum is None:
         return False
-    if _has_started(meeting, today):
+    if _has_started(meeting, moment):
         return False
     first_reminder = max(settings.herinneringen, default=0)
-    return (meeting.datum - today).days <= first_reminder + LINK_WARNING_DAYS
+    return (meeting.datum - moment.date()).days <= first_reminder + LINK_WARNING_DAYS
+
+
+def _course_over_findings(ctx: _Context) -> Iterator[Finding]:
+    """Yield a warning when the course is over: nothing is sent (is the date right?)."""
+    last = course_over(ctx.course.meetings, ctx.moment)
+    if last is not None:
+        yield Finding(Level.WARNING, "course-over", SHEET_MEETINGS, None, "Datum",
+                      f"De leergang is voorbij: de laatste bijeenkomst was op "
+                      f"{last.strftime('%d-%m-%Y')}. Er gaan geen mails meer uit; klopt de "
+                      f"datum van vandaag ({ctx.today.strftime('%d-%m-%Y')})?")
 
 
 def _meeting_findings(ctx: _Context) -> Iterator[Finding]:

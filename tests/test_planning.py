@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date, time, timedelta
 from typing import Any
@@ -136,8 +137,8 @@ def test_waiting_list_notice_for_wachtlijst_and_overboekt() -> None:
     intents = run(c, r2=Status.WACHTLIJST, r3=Status.OVERBOEKT)
     assert keys(intents) == [("wachtlijst", "deelnemer1@example.nl", "-"),
                              ("wachtlijst", "deelnemer2@example.nl", "-")]
-    assert intents[0].extra == {"status": "wachtlijst", "melding": "een melding"}
-    assert intents[1].extra["status"] == "overboekt"
+    assert intents[0].extra == {"status": "wachtlijst"}  # no Melding: it is the organisers'
+    assert intents[1].extra == {"status": "overboekt"}
 
 
 def test_no_waiting_list_notice_when_wachtlijstbericht_is_nee() -> None:
@@ -251,12 +252,11 @@ def test_bestuurders_get_reminders_only_for_meetings_voor_bestuurders() -> None:
     ]
 
 
-def test_reminder_is_planned_with_a_confirmation_sent_in_the_same_run() -> None:
+def test_a_confirmation_on_a_reminder_day_stands_in_for_that_reminder() -> None:
     c = course(person(1))
-    assert keys(run(c, today=date(2021, 11, 10))) == [
-        ("bevestiging", "deelnemer1@example.nl", "-"),
-        ("herinnering", "deelnemer1@example.nl", "m1-1d"),
-    ]
+    [confirmation] = run(c, today=date(2021, 11, 10))
+    assert confirmation.kind == MailKind.BEVESTIGING
+    assert confirmation.covers == ("m1-1d", "m1-7d")
 
 
 # --- wijziging --------------------------------------------------------------------------------
@@ -269,7 +269,8 @@ def test_changed_meeting_time_sends_wijziging_with_next_sequence_to_the_confirme
     assert keys(result.intents) == [("wijziging", "deelnemer1@example.nl", "m1@1"),
                                     ("bevestiging", "deelnemer2@example.nl", "-")]
     assert (result.intents[0].sequence, result.intents[0].meetings) == (1, (1,))
-    assert result.intents[0].extra == {"change": "changed"}
+    assert result.intents[0].extra["change"] == "changed"
+    assert json.loads(result.intents[0].extra["was"])[1] == "14:00"  # what they were told
     assert result.sequences == {1: 1}
 
 
@@ -320,7 +321,7 @@ def test_a_missing_online_link_is_still_reported_on_the_meeting_day() -> None:
     assert [f.code for f in result.findings] == ["meeting-online-no-link"]
     assert keys(result.intents, MailKind.HERINNERING) == []
     after = plan(c, allocation(c), confirmed_with(c, person(1)), MEETING_DAY + timedelta(days=1))
-    assert after.findings == ()
+    assert [f.code for f in after.findings] == ["course-over"]
 
 
 def test_meeting_added_after_the_confirmation_is_announced_as_wijziging() -> None:
@@ -337,7 +338,7 @@ def test_meeting_without_date_waits_for_its_date_before_a_wijziging() -> None:
     assert run(undated, state) == ()
     dated = replace(undated, meetings=(meeting(4, datum=date(2022, 2, 10)),))
     [intent] = run(dated, state)
-    assert (intent.scope, intent.extra) == ("m4@1", {"change": "added"})
+    assert (intent.scope, intent.extra) == ("m4@1", {"change": "dated"})
 
 
 def test_removed_date_warns_that_participants_hold_the_old_date() -> None:
@@ -369,15 +370,18 @@ def test_weekly_summary_on_its_weekday() -> None:
     assert (intent.row, intent.name) == (None, "Annemiek van Tol")
 
 
+LATER = meeting(9, datum=date(2022, 1, 20))  # keeps the course going past MEETING_DAY
+
+
 def test_weekly_summary_once_per_iso_week() -> None:
-    c = course(overzicht_weekdag=0)
+    c = course(overzicht_weekdag=0, meetings=(meeting(), LATER))
     state = sent(("overzicht", CONTACT, "2021-W45"))
     assert summaries(c, state, date(2021, 11, 9)) == []
     assert summaries(c, state, date(2021, 11, 15)) == [("overzicht", CONTACT, "2021-W46")]
 
 
 def test_weekly_summary_goes_out_when_the_weekday_run_was_missed() -> None:
-    c = course(overzicht_weekdag=2)  # Wednesday
+    c = course(overzicht_weekdag=2, meetings=(meeting(), LATER))  # Wednesday
     assert summaries(c, LedgerState(), date(2021, 11, 9)) == []  # Tuesday: not yet
     assert summaries(c, LedgerState(), date(2021, 11, 12)) == [("overzicht", CONTACT, "2021-W45")]
 
@@ -395,7 +399,6 @@ def test_bounced_recipient_gets_nothing() -> None:
                                  "deelnemer3@example.nl": "550 5.1.1 unknown user"})
     assert keys(run(c, state, date(2021, 11, 10), r4=Status.WACHTLIJST)) == [
         ("bevestiging", "deelnemer2@example.nl", "-"),
-        ("herinnering", "deelnemer2@example.nl", "m1-1d"),
     ]
 
 
@@ -424,9 +427,7 @@ def test_order_is_by_row_then_kind_with_the_summary_last() -> None:
         (2, "herinnering", "m1-7d"),
         (2, "herinnering", "m2-7d"),
         (3, "wachtlijst", "-"),
-        (4, "bevestiging", "-"),
-        (4, "herinnering", "m1-7d"),
-        (4, "herinnering", "m2-7d"),
+        (4, "bevestiging", "-"),  # it stands in for the reminders due today
         (None, "overzicht", "2021-W45"),
     ]
 

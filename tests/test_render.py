@@ -52,7 +52,7 @@ def intent(kind: MailKind, reg: Registration | None = SANNE, **kw: Any) -> MailI
 
 ALL_KINDS = [
     intent(MailKind.BEVESTIGING),
-    intent(MailKind.WACHTLIJST, extra={"status": "wachtlijst", "melding": "21e gemeente"}),
+    intent(MailKind.WACHTLIJST, extra={"status": "wachtlijst", "positie": "2"}),
     intent(MailKind.HERINNERING, scope="m1-7d", meetings=(1,), reminder_days=7),
     intent(MailKind.WIJZIGING, scope="m2@1", meetings=(2,), sequence=1),
     intent(MailKind.OVERZICHT, None, scope="2021-W44"),
@@ -391,14 +391,16 @@ def test_a_late_reminder_counts_the_days_that_are_really_left(templates: Templat
 def test_waiting_list_and_overbooked_are_explained_differently(templates: Templates) -> None:
     waiting = mail(templates, ALL_KINDS[1])
     over = mail(templates, intent(MailKind.WACHTLIJST, extra={
-        "status": "overboekt", "melding": "al 3 deelnemers uit Utrecht"}))
+        "status": "overboekt", "melding": "Overboekt: gemeente Utrecht heeft al 3"}))
     assert "wachtlijst" in waiting["Subject"]
     assert "20 gemeenten" in text_of(waiting)
-    assert "Toelichting: 21e gemeente" in text_of(waiting)
+    assert "De gemeente Utrecht staat als 2e op de wachtlijst." in text_of(waiting)
     assert "nog geen plaats" in over["Subject"]
     assert "al 3 deelnemers aangemeld" in text_of(over)
     assert "de gemeente Utrecht" in text_of(over)
-    assert "Toelichting: al 3 deelnemers uit Utrecht" in html_of(over)
+    # The organisers' Melding never reaches a participant, even when an intent carries one.
+    assert "Overboekt:" not in text_of(over) + html_of(over)
+    assert "Toelichting" not in text_of(over) + html_of(over)
 
 
 def test_change_shows_the_new_details_with_a_higher_sequence(templates: Templates) -> None:
@@ -418,7 +420,12 @@ def test_a_newly_announced_meeting_is_called_new_not_changed(templates: Template
                    extra={"change": "added"})
     message = mail(templates, added, sequences={2: 1})
     assert message["Subject"] == "Nieuw: bijeenkomst 2 van Leergang slagvaardige wijkaanpak"
-    assert "de datum staat nu vast" in text_of(message)
+    assert "Er is een nieuwe bijeenkomst" in text_of(message)
+    assert "veranderd" not in text_of(message) + html_of(message)
+    dated = mail(templates, dataclasses.replace(added, extra={"change": "dated"}),
+                 sequences={2: 1})
+    assert dated["Subject"] == "Datum bekend: bijeenkomst 2 van Leergang slagvaardige wijkaanpak"
+    assert "de datum staat nu vast" in text_of(dated)
     assert "veranderd" not in text_of(message)
 
 

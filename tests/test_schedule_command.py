@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,11 @@ pytestmark = pytest.mark.slow
 
 def test_schedule_makes_up_todays_missed_run_and_stops_cleanly_on_sigterm(
         make_workbook: Callable[..., Path]) -> None:
-    path = make_workbook(registrations=[person(1), person(2, "Zeist")])
+    # A meeting a month ahead of the real today: the course is not over when the test runs.
+    ahead = date.today() + timedelta(days=30)
+    meeting = [1, "Waarom een wijkaanpak?", ahead, dtime(14), dtime(17), "Molen de Ster",
+               "Molenpark 2-1, Utrecht", None, "deelnemers"]
+    path = make_workbook(registrations=[person(1), person(2, "Zeist")], meetings=[meeting])
     # A time already past today and no run recorded: the scheduler makes the run up at start.
     at = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M")
     env = dict(os.environ)  # without LEERGANG_* (conftest)

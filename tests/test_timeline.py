@@ -68,14 +68,19 @@ def expected_mails(course: Course) -> Counter[Mail]:
     for email, day in _by_status(course, Status.WACHTLIJST, Status.OVERBOEKT).items():
         mails[(day, "wachtlijst", email)] += 1
     bestuurders = {r.email_key for r in course.registrations if r.is_bestuurder}
-    del confirmed[rows[CANCEL_ROW].email_key]  # cancelled before any reminder was due
+    cancelled = rows[CANCEL_ROW].email_key
+    del confirmed[cancelled]  # cancelled before any reminder was due ...
+    mails[(_next_run(CANCEL_ON), "afmelding", cancelled)] += 1  # ... and told it was done
     for email, confirmed_on in confirmed.items():
         for meeting in course.meetings:
             if meeting.datum is None or (email in bestuurders and not meeting.voor_bestuurders):
                 continue
             for days_before in (7, 1):
-                due = _next_run(meeting.datum - timedelta(days=days_before))
-                if confirmed_on <= due <= meeting.datum:
+                due_day = meeting.datum - timedelta(days=days_before)
+                if confirmed_on >= due_day:
+                    continue  # the confirmation stood in for this reminder
+                due = _next_run(due_day)
+                if due <= meeting.datum:
                     mails[(due, "herinnering", email)] += 1
             if meeting.nr == 2 and confirmed_on < CHANGE_ON:
                 mails[(_next_run(CHANGE_ON), "wijziging", email)] += 1

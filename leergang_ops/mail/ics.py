@@ -40,13 +40,19 @@ def calendar_for(
     sequences: Mapping[int, int],
     *,
     stamp: datetime,
+    cancelled: bool = False,
 ) -> bytes:
-    """Return an iCalendar (METHOD:PUBLISH) with one VEVENT per dated meeting."""
+    """Return an iCalendar (METHOD:PUBLISH) with one VEVENT per dated meeting.
+
+    `cancelled` (afmelding): the same events with STATUS:CANCELLED; with a SEQUENCE above
+    the recipient's copy, a calendar that opens it marks their events cancelled.
+    """
     return _calendar(
         tuple(meetings),
         course.settings,
         tuple(sorted(sequences.items())),
         _minute(stamp),
+        cancelled,
     )
 
 
@@ -84,6 +90,7 @@ def _calendar(
     settings: Settings,
     sequences: tuple[tuple[int, int], ...],
     stamp: datetime,
+    cancelled: bool = False,
 ) -> bytes:
     # Cached: a run renders the same calendar for hundreds of participants.
     import icalendar  # here, not at the top: `validate` need not pay for importing it
@@ -98,7 +105,9 @@ def _calendar(
     if any(m.begintijd is not None for m in dated):
         cal.add_component(_timezone(dated))
     for meeting in dated:
-        cal.add_component(_event(meeting, settings, seq.get(meeting.nr, 0), stamp))
+        event = _event(meeting, settings, seq.get(meeting.nr, 0), stamp)
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        cal.add_component(event)
     return bytes(cal.to_ical())
 
 

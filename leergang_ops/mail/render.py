@@ -17,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import importlib.resources
+import json
 import re
 import secrets
 import traceback
@@ -58,7 +59,7 @@ T = TypeVar("T")
 ICS_NAME = "uitnodiging.ics"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TEMPLATE_DIR_NAME = "mail_templates"
-WITH_CALENDAR = frozenset({MailKind.BEVESTIGING, MailKind.WIJZIGING})
+WITH_CALENDAR = frozenset({MailKind.BEVESTIGING, MailKind.WIJZIGING, MailKind.AFMELDING})
 ABOUT_MEETINGS = frozenset({MailKind.HERINNERING, MailKind.WIJZIGING})
 
 # 8bit keeps the text readable and cheap to encode; SMTP forbids lines over 998 octets,
@@ -519,7 +520,8 @@ def meetings_of(
     """
     attending = course.meetings_for(registration) if registration else course.meetings
     if not intent.meetings:
-        return attending
+        # An afmelding names the meetings it takes out of a calendar; none for the waiting list.
+        return () if intent.kind == MailKind.AFMELDING else attending
     known = {m.nr for m in course.meetings}
     missing = sorted(set(intent.meetings) - known)
     if missing:
@@ -607,9 +609,15 @@ def _context(
         "dagen": intent.reminder_days,
         "dagen_tot": (first.datum - today).days if first and first.datum else None,
         "status": intent.extra.get("status", "wachtlijst"),
-        "melding": intent.extra.get("melding", ""),
+        "positie": int(intent.extra["positie"]) if "positie" in intent.extra else None,
         # wijziging: a meeting the recipient had not heard of yet (added, or first dated)
-        "nieuw": intent.extra.get("change") == "added",
+        "nieuw": intent.extra.get("change") in ("added", "dated"),
+        "soort_wijziging": intent.extra.get("change", ""),
+        "wijzigingen": _changes(meetings, intent.extra.get("was")),
+        # bevestiging: the meetings so near that it stands in for their reminder
+        "binnenkort": _soon(intent, meetings, today),
+        # afmelding: whether they had a place (else they were on the waiting list)
+        "was_bevestigd": intent.extra.get("had") == "bevestigd",
         "agenda": "",
         "agenda_aantal": 0,
         "datum_volgt": any(m.datum is None for m in meetings),
@@ -620,6 +628,55 @@ def _context(
         "opkomst": [],
         "aandachtspunten": [],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field of a meeting that changed, as the wijziging shows it."""
+
+    veld: str  # "Begintijd"
+    was: str  # "14.00 uur", or "niet ingevuld"
+    wordt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Soon:
+    """A meeting in a confirmation that is so near the confirmation is its reminder."""
+
+    bijeenkomst: MeetingView
+    dagen: int  # days to go: 0 today, 1 tomorrow
+
+
+_FIELDS = ("Datum", "Begintijd", "Eindtijd", "Locatie", "Adres", "Online link")
+
+
+def _changes(meetings: Sequence[Meeting], was: str | None) -> list[Change]:
+    """Field by field, what a changed meeting was and becomes (`was`: its old details)."""
+    if not was or not meetings:
+        return []
+    old = tuple(json.loads(was))
+    new = meetings[0].details()
+    return [Change(name, _detail_text(name, before), _detail_text(name, after))
+            for name, before, after in zip(_FIELDS, old, new, strict=False)
+            if before != after]
+
+
+def _detail_text(name: str, value: str) -> str:
+    """A stored detail (`2021-11-11`, `14:00`) in the words of the mails."""
+    if not value:
+        return "niet ingevuld"
+    if name == "Datum":
+        return _long_date(date.fromisoformat(value))
+    if name in ("Begintijd", "Eindtijd"):
+        return f"{format_time(time.fromisoformat(value), 'H.mm', locale='nl')} uur"
+    return value
+
+
+def _soon(intent: MailIntent, meetings: Sequence[Meeting], today: date) -> list[Soon]:
+    """The meetings whose reminders a confirmation covers, with the days to go."""
+    covered = {int(scope[1:].split("-")[0]) for scope in intent.covers}
+    return [Soon(meeting_view(m), (m.datum - today).days) for m in meetings
+            if m.nr in covered and m.datum is not None]
 
 
 def _normalise(context: Mapping[str, object]) -> dict[str, object]:
@@ -794,9 +851,10 @@ def _calendar(
     dated = [m for m in meetings if m.datum is not None]
     if intent.kind not in WITH_CALENDAR or not dated:
         return b""
-    if sequences is None:
+    cancelled = intent.kind == MailKind.AFMELDING
+    if sequences is None or cancelled:  # a cancellation outranks every copy they hold
         sequences = {m.nr: intent.sequence for m in dated}
-    return calendar_for(dated, course, sequences, stamp=now)
+    return calendar_for(dated, course, sequences, stamp=now, cancelled=cancelled)
 
 
 def _ics_part(ics: bytes) -> MIMEBase:
@@ -938,10 +996,21 @@ def _samples() -> Iterator[tuple[MailIntent, Course, Mapping[str, object]]]:
         "aandachtspunten": ["1 e-mail kon niet worden bezorgd (Deelnemers, rij 7)"],
     }
     yield intent(MailKind.BEVESTIGING, participant), course, {}
+    yield intent(MailKind.BEVESTIGING, participant, meetings=(1, 2, 3, 4),
+                 covers=("m1-7d",)), course, {}
     yield intent(MailKind.BEVESTIGING, administrator), course, {}
-    for status in ("wachtlijst", "overboekt"):
-        extra = {"status": status, "melding": "het maximum is bereikt"}
-        yield intent(MailKind.WACHTLIJST, participant, extra=extra), course, {}
+    yield intent(MailKind.WACHTLIJST, participant,
+                 extra={"status": "wachtlijst", "positie": "2"}), course, {}
+    yield intent(MailKind.WACHTLIJST, participant, extra={"status": "overboekt"}), course, {}
+    yield intent(MailKind.AFMELDING, participant, meetings=(1, 2, 3), sequence=2,
+                 extra={"had": "bevestigd"}), course, {}
+    yield intent(MailKind.AFMELDING, participant, extra={"had": "wachtlijst"}), course, {}
+    was = json.dumps(["2021-11-11", "13:30", "16:30", "Molen de Ster", "Molenpark 2-1, Utrecht",
+                      ""])
+    yield intent(MailKind.WIJZIGING, participant, scope="m1@2", meetings=(1,), sequence=2,
+                 extra={"change": "changed", "was": was}), course, {}
+    yield intent(MailKind.WIJZIGING, participant, scope="m1@3", meetings=(1,), sequence=3,
+                 extra={"change": "added"}), course, {}
     for nr, days in ((1, 7), (2, 1)):
         yield intent(MailKind.HERINNERING, participant, scope=f"m{nr}-{days}d", meetings=(nr,),
                      reminder_days=days), course, {}
