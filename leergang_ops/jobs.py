@@ -155,8 +155,8 @@ def check(workbook: Path, today: date, env: Mapping[str, str],
 
     `moment` is when the run acts (meetings before it have started); default the start of
     `today`, as with `--today`. `course` is the workbook when the caller read it already.
-    `mails=False` plans no mails (only their findings); `templates=False` skips checking the mail templates: `flag` needs
-    neither, and both cost time on a large workbook.
+    `mails=False` plans no mails (only their findings); `templates=False` skips checking
+    the mail templates: `flag` needs neither, and both cost time on a large workbook.
     """
     course = load_course(workbook) if course is None else course
     state = read_state(workbook, env) if state is None else state
