@@ -185,3 +185,70 @@ def test_a_disk_that_fills_during_the_batch_stops_it_and_nothing_is_sent_twice(
     assert leergang("run", str(many), *DAY, env=env).returncode == 0  # nothing more due
     assert sum(Counter(str(r.message["Message-ID"]) for r in smtp_server.messages).values()) \
         == sum(ids.values())
+
+
+def test_a_disk_that_fills_during_the_write_back_keeps_the_workbook_and_mails_nobody_twice(
+        course: Path, small_disk: Path, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    """The workbook on the small disk, the ledger elsewhere; the disk fills while the server
+    takes the last mail, so every mail is recorded and the write-back (its temporary .xlsx
+    and backup beside the workbook) is what meets the full disk."""
+    from leergang_ops.workbook.read import load_course
+
+    path = small_disk / course.name
+    shutil.copy(course, path)
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {**smtp_server.env(), "LEERGANG_STATE": str(state)}
+    assert leergang("flag", str(path), env=env).returncode == 0
+    before = path.read_bytes()
+    files = sorted(p.name for p in small_disk.iterdir())  # the workbook and flag's backup
+    original = smtp_server.handler.handle_DATA
+    filled: list[Path] = []
+
+    async def filling(server: object, session: object, envelope: object) -> str:
+        reply = await original(server, session, envelope)  # type: ignore[arg-type]
+        if len(smtp_server.messages) == 4 and not filled:
+            filled.append(fill(small_disk))
+        return reply
+
+    smtp_server.handler.handle_DATA = filling  # type: ignore[method-assign]
+    first = leergang("run", str(path), *DAY, env=env)
+    smtp_server.handler.handle_DATA = original  # type: ignore[method-assign]
+    assert filled, "the disk was never filled: the run sent fewer mails than expected"
+    assert first.returncode == 2, first.stderr
+    err = clean(first)
+    assert "schijf vol" in err and str(small_disk) in err
+    assert path.read_bytes() == before  # not half-written, and no temp file left beside it
+    assert sorted(p.name for p in small_disk.iterdir()) == sorted([*files, "filler.bin"])
+    assert len(smtp_server.messages) == 4
+    for filler in filled:
+        filler.unlink()
+    second = leergang("run", str(path), *DAY, env=env)
+    assert second.returncode == 0, second.stderr
+    assert len(smtp_server.messages) == 4  # everything was recorded as sent: nothing again
+    confirmed = [r.bevestiging_verstuurd for r in load_course(path).registrations]
+    assert all(confirmed), confirmed  # the columns the first run could not write, now written
+
+
+def test_a_read_only_file_system_is_exit_2_before_anything_is_sent(
+        course: Path, small_disk: Path, smtp_server: SmtpServer, tmp_path: Path) -> None:
+    """A disk mounted read-only (a backup volume, a failing disk the kernel remounted)."""
+    path = small_disk / course.name
+    shutil.copy(course, path)
+    before = path.read_bytes()
+    env = {**smtp_server.env(), "LEERGANG_STATE": str(tmp_path / "state")}
+    done = subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"remounting read-only is refused here: {done.stderr.decode().strip()}")
+    try:
+        result = leergang("run", str(path), *DAY, env=env)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=False)
+    assert result.returncode == 2, result.stderr
+    err = clean(result)
+    assert "alleen-lezen" in err and str(small_disk) in err
+    assert smtp_server.messages == []
+    assert path.read_bytes() == before
+    assert leergang("run", str(path), *DAY, env=env).returncode == 0
+    assert len(smtp_server.messages) == 4

@@ -26,8 +26,12 @@ _R = TypeVar("_R")
 
 
 @contextlib.contextmanager
-def course_errors() -> Iterator[None]:
-    """Re-raise the xlsx package's errors as the course's, keeping the message."""
+def course_errors(path: object = None) -> Iterator[None]:
+    """Re-raise the xlsx package's errors as the course's, keeping the message.
+
+    `path` names the file a disk fault is reported for when the OS error names none (a
+    write into an open temp file: ENOSPC carries no file name).
+    """
     try:
         yield
     except FileInUse as err:
@@ -37,20 +41,21 @@ def course_errors() -> Iterator[None]:
     except XlsxError as err:
         raise InputError(str(err)) from err
     except OSError as err:  # the disk: full, read-only, no permission
-        found = fault(err)
+        found = fault(err, getattr(err, "filename", None) or path)
         if found is None:
             raise
         raise found from err
 
 
-def _in_course_terms(func: Callable[_P, _R]) -> Callable[_P, _R]:
-    """`func` raising the course's errors instead of the xlsx package's."""
+def _in_course_terms(func: Callable[_P, _R], written: int) -> Callable[_P, _R]:
+    """`func` raising the course's errors instead of the xlsx package's; its positional
+    argument `written` is the file it writes, named in a disk fault."""
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with course_errors():
+        with course_errors(args[written] if len(args) > written else None):
             return func(*args, **kwargs)
     return wrapper
 
 
-write_cells = _in_course_terms(xlsx_write.write_cells)
-patch_workbook = _in_course_terms(xlsx_write.patch_workbook)
+write_cells = _in_course_terms(xlsx_write.write_cells, written=0)
+patch_workbook = _in_course_terms(xlsx_write.patch_workbook, written=1)
