@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import io
 import json
 import logging
 import os
@@ -23,15 +24,14 @@ from zoneinfo import ZoneInfo
 
 from leergang_ops import __version__
 from leergang_ops.errors import InputError, LeergangError
-from leergang_ops.model import Finding, Level, MailIntent, Status
+from leergang_ops.model import Finding, Level, Status
 
 if TYPE_CHECKING:
-    from leergang_ops.jobs import Checked
+    from leergang_ops.jobs import Checked, RunReport
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_IN_USE = 0, 1, 2, 3
 log = logging.getLogger("leergang_ops")
-WORKBOOK_HELP = "the organisers' workbook (.xlsx)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(found)
         return found.exit_status
     except KeyboardInterrupt:
-        print("leergang-ops: interrupted", file=sys.stderr)
+        print("leergang-ops: onderbroken", file=sys.stderr)
         return 130
     finally:
         if argv is None:  # the process exits next
@@ -93,92 +93,118 @@ def _without_cycle_collector(one_shot: bool) -> Iterator[None]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="leergang-ops",
-        description="Run a course's administration from the organisers' Excel workbook.",
-        epilog="Exit status: 0 done, 1 findings or undelivered mail, 2 bad input, "
-               "3 workbook in use.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log more (-v: what is done, -vv: debugging detail) to stderr")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from leergang_ops.dutch_argparse import DutchArgumentParser
 
-    init = commands.add_parser("init", help="write a new organiser workbook")
-    init.add_argument("path", type=Path, help=WORKBOOK_HELP)
+    parser = DutchArgumentParser(
+        prog="leergang-ops",
+        description="De administratie van een leergang, vanuit de Excel-werkmap van de "
+                    "organisatoren.",
+        epilog="Exitstatus: 0 klaar, 1 fouten gevonden of mail niet afgeleverd, "
+               "2 fout in invoer, instellingen of omgeving, 3 werkmap in gebruik.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="toon het versienummer en stop")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="vertel meer op stderr (-v: wat er gebeurt, -vv: details voor "
+                             "ontwikkelaars)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="OPDRACHT")
+
+    init = _command(commands, "init", "schrijf een nieuwe, lege werkmap")
     init.set_defaults(handler=_init)
 
-    validate = commands.add_parser("validate", help="report what is wrong in the workbook")
-    validate.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    validate = _command(commands, "validate", "meld wat er niet klopt in de werkmap")
+    validate.add_argument("--json", action="store_true", help="de bevindingen als JSON")
     validate.add_argument("--connect", action="store_true",
-                          help="also log in to the mail server and the bounce mailbox "
-                               "(nothing is sent or written)")
+                          help="log ook in op de mailserver en de bouncemailbox (er wordt "
+                               "niets verstuurd of geschreven)")
     _add_today(validate)
     validate.set_defaults(handler=_validate)
 
-    flag = commands.add_parser("flag", help="write Status and Melding into the workbook")
-    flag.add_argument("path", type=Path, help=WORKBOOK_HELP)
+    flag = _command(commands, "flag", "schrijf Status en Melding in de werkmap")
     flag.set_defaults(handler=_flag)
 
-    run = commands.add_parser("run", help="the daily job: flag, then send what is due")
-    run.add_argument("path", type=Path, help=WORKBOOK_HELP)
+    run = _command(commands, "run", "de dagelijkse taak: markeren, dan versturen wat klaarstaat")
     _add_today(run)
     run.add_argument("--dry-run", action="store_true",
-                     help="print the mails that are due; write and send nothing")
+                     help="toon de mails die klaarstaan; schrijf en verstuur niets")
     run.add_argument("--new-ledger", action="store_true",
-                     help="start a new send ledger on purpose: what the workbook shows as "
-                          "sent and every mail due before today count as sent (refused when "
-                          "a ledger exists)")
+                     help="begin bewust een nieuw verzendlogboek: wat de werkmap als "
+                          "verstuurd toont en elke mail die vóór vandaag klaarstond, telt als "
+                          "verstuurd (geweigerd als er al een logboek is)")
     run.add_argument("--scheduled", action="store_true",
-                     help="a scheduled run (cron, systemd, schedule): when it stops on "
-                          "something the organisers can fix, the contact person gets one "
-                          "'storing' mail a day")
+                     help="een geplande run (cron, systemd, schedule): stopt die op iets wat "
+                          "de organisatoren kunnen verhelpen, dan krijgt de contactpersoon "
+                          "één storingsmail per dag; zonder mailserver en zonder "
+                          "LEERGANG_OUTBOX weigert hij")
     run.set_defaults(handler=_run)
 
-    summary = commands.add_parser("summary", help="write (and mail) the summary workbook")
-    summary.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    summary.add_argument("--out", type=Path, help="where to write it (default: beside)")
-    summary.add_argument("--send", action="store_true", help="mail it to the contact person")
+    summary = _command(commands, "summary", "schrijf het overzicht (en mail het)")
+    summary.add_argument("--out", type=Path, metavar="BESTAND",
+                         help="waar het overzicht komt (standaard: naast de werkmap)")
+    summary.add_argument("--send", action="store_true", help="mail het naar de contactpersoon")
     _add_today(summary)
     summary.set_defaults(handler=_summary)
 
-    preview = commands.add_parser("preview", help="render every due mail to files")
-    preview.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    preview.add_argument("--out", type=Path, required=True, help="folder for .eml and .html")
+    preview = _command(commands, "preview", "zet elke mail die klaarstaat als bestand neer")
+    preview.add_argument("--out", type=Path, required=True, metavar="MAP",
+                         help="map voor de .eml- en .html-bestanden")
     _add_today(preview)
     preview.set_defaults(handler=_preview)
 
-    schedule = commands.add_parser("schedule", help="long-running: run every day at a time")
-    schedule.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    schedule.add_argument("--at", type=_clock_time, default=time(7, 0),
-                          help="local time HH:MM (default 07:00)")
+    schedule = _command(commands, "schedule", "blijft draaien: elke dag een run op een vaste tijd")
+    schedule.add_argument("--at", type=_clock_time, default=DEFAULT_RUN_TIME, metavar="UU:MM",
+                          help=f"tijd van de dagelijkse run, Nederlandse tijd (standaard "
+                               f"{DEFAULT_RUN_TIME:%H:%M})")
     schedule.set_defaults(handler=_schedule)
 
-    retry = commands.add_parser("retry", help="clear a refusal or bounce for an address")
-    retry.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    retry.add_argument("email", help="the address whose mails are due again")
+    retry = _command(commands, "retry", "wis een weigering of bounce voor een adres")
+    retry.add_argument("email", metavar="ADRES",
+                       help="het adres waarvan de mails weer klaar moeten staan")
     retry.set_defaults(handler=_retry)
 
-    importer = commands.add_parser("import", help="add registrations from a form export")
-    importer.add_argument("path", type=Path, help=WORKBOOK_HELP)
-    importer.add_argument("export", type=Path, help="the form tool's .xlsx or .csv export")
-    importer.add_argument("--map", action="append", default=[], metavar="HEADER=COLUMN",
-                          help='map an export column, e.g. --map "Welke gemeente?=Gemeente"')
-    importer.add_argument("--dry-run", action="store_true", help="show what would be added")
+    importer = _command(commands, "import", "voeg aanmeldingen toe uit een formulierexport")
+    importer.add_argument("export", type=Path, metavar="EXPORT",
+                          help="de .xlsx- of .csv-export van het formulier")
+    importer.add_argument("--map", action="append", default=[], metavar="KOP=KOLOM",
+                          help='koppel een kolom van de export, bijv. '
+                               '--map "Welke gemeente?=Gemeente"')
+    importer.add_argument("--dry-run", action="store_true",
+                          help="toon wat er zou worden toegevoegd; schrijf niets")
     importer.set_defaults(handler=_import)
     return parser
 
 
+DEFAULT_RUN_TIME = time(7, 15)  # the README's time: after the night, before the office
+
+
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             summary: str) -> argparse.ArgumentParser:
+    """A subcommand taking the workbook as its first argument."""
+    command = commands.add_parser(name, help=summary, description=summary[0].upper()
+                                  + summary[1:] + ".")
+    command.add_argument("path", type=Path, metavar="WERKMAP",
+                         help="de werkmap van de organisatoren (.xlsx)")
+    return command
+
+
 def _add_today(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                        help="act as of this date (default: today)")
+    parser.add_argument("--today", type=_date, metavar="JJJJ-MM-DD",
+                        help="doe alsof het deze dag is (standaard: vandaag)")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is geen datum; gebruik JJJJ-MM-DD, bijvoorbeeld 2021-11-04") from None
 
 
 def _clock_time(text: str) -> time:
     try:
         return datetime.strptime(text, "%H:%M").time()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HH:MM, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is geen tijd; gebruik UU:MM, bijvoorbeeld 07:15") from None
 
 
 def _configure_logging(verbose: int) -> None:
@@ -218,14 +244,14 @@ def _moment(args: argparse.Namespace, now: datetime) -> datetime | None:
 
 
 def _report_error(error: LeergangError) -> None:
+    """The error's one line, then each finding where it is, unless the line said it all."""
     message = str(error)
     print(f"leergang-ops: {message}", file=sys.stderr)
     for finding in getattr(error, "findings", ()):
         where = finding.location()
-        if where:
-            print(f"  {where}: {finding.message}", file=sys.stderr)
-        elif finding.message != message:  # a finding that only repeats the error adds nothing
-            print(f"  {finding.message}", file=sys.stderr)
+        line = f"{where}: {finding.message}" if where else finding.message
+        if line not in message:  # a finding that only repeats the error adds nothing
+            print(f"  {line}", file=sys.stderr)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -315,6 +341,10 @@ def _run(args: argparse.Namespace) -> int:
 
     today, now = _clock(args)
     progress = _progress_bar if sys.stderr.isatty() and not args.dry_run else None
+    if args.scheduled and not args.dry_run:
+        from leergang_ops.mail.transport import require_destination
+
+        require_destination(os.environ)  # before anything: no storing mail can go either
     try:
         report = run(args.path, today, now, os.environ, dry_run=args.dry_run,
                      progress=progress, clock=lambda: datetime.now(ZONE),
@@ -328,7 +358,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"leergang-ops: {said}", file=sys.stderr)
         raise
     if args.dry_run:
-        _print_plan(report.planned)
+        _print_plan(report)
         return EXIT_OK
     if progress:
         print(file=sys.stderr)
@@ -345,16 +375,23 @@ def _progress_bar(done: int, total: int) -> None:
           file=sys.stderr, flush=True)
 
 
-def _print_plan(intents: Sequence[MailIntent]) -> None:
+def _print_plan(report: RunReport) -> None:
+    """`run --dry-run`: one row per mail that is due, or why none is."""
+    from leergang_ops.jobs import course_over_line, mails
+
+    if report.over is not None:
+        print(course_over_line(report.over) + " Proefrun: er is niets geschreven of verstuurd.")
+        return
     rows = [("soort", "ontvanger", "bijeenkomst")]
-    for intent in intents:
+    for intent in report.planned:
         meetings = ", ".join(str(nr) for nr in intent.meetings) or intent.scope
         rows.append((str(intent.kind), intent.address, meetings))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
               .rstrip())
-    print(f"{len(rows) - 1} mails due; dry run: nothing written or sent.")
+    print(f"{mails(len(rows) - 1)} klaar om te versturen; proefrun: er is niets geschreven of "
+          "verstuurd.")
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -377,20 +414,40 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _schedule(args: argparse.Namespace) -> int:
     from leergang_ops.jobs import last_run_day
+    from leergang_ops.mail.transport import require_destination
     from leergang_ops.scheduler import run_daily
 
-    def job() -> int:
-        return main(["run", str(args.path), "--scheduled"])
+    require_destination(os.environ)  # refused now, not quietly every morning
+    _say_schedule_lines()
+
+    def job() -> tuple[int, str]:
+        """One scheduled run; its totals line goes into the scheduler's line for the run."""
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            status = main(["run", str(args.path), "--scheduled"])
+        return status, " ".join(said.getvalue().split())
 
     return run_daily(job, args.at, last_run=lambda: last_run_day(args.path, os.environ),
-                     now=lambda: datetime.now(ZONE).replace(tzinfo=None))
+                     now=lambda: datetime.now(ZONE).replace(tzinfo=None),
+                     label=str(args.path), zone=f"tijdzone {ZONE.key}")
+
+
+def _say_schedule_lines() -> None:
+    """The scheduler's own lines (start, each run, stop) on stdout, whatever `-v` says."""
+    lines = logging.getLogger("leergang_ops.scheduler")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("leergang-ops: %(message)s"))
+    lines.addHandler(handler)
+    lines.setLevel(min(lines.getEffectiveLevel(), logging.INFO))
+    lines.propagate = False  # not a second time through the -v handler on stderr
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from leergang_ops.jobs import retry
+    from leergang_ops.jobs import mails, retry
 
     cleared = retry(args.path, args.email, os.environ)
-    print(f"Weigering voor {args.email} gewist: {cleared} mail(s) staan weer klaar voor de "
+    due = "staat" if cleared == 1 else "staan"
+    print(f"Weigering voor {args.email} gewist: {mails(cleared)} {due} weer klaar voor de "
           "volgende run.")
     return EXIT_OK
 

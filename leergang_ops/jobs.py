@@ -111,6 +111,7 @@ class RunReport:
     problems: list[str] = field(default_factory=list)
     returned: Returned | None = None  # what the bounce mailbox said, when it is read
     outbox: Path | None = None  # where the mails went when they were not sent
+    outbox_why: str = "geen SMTP-server ingesteld"
     over: date | None = None  # the course is over (the last meeting's day): nothing was due
 
     @property
@@ -123,10 +124,16 @@ class RunReport:
         if self.over is not None and not self.sent:
             return course_over_line(self.over)
         if self.outbox is not None:
-            return (f"{self.sent} mails in de map {self.outbox} gezet (niet verzonden: geen "
-                    f"SMTP-server ingesteld), uitgesteld {self.deferred}")
-        return (f"verzonden {self.sent}, geweigerd {self.failed}, "
-                f"uitgesteld {self.deferred}")
+            line = (f"{mails(self.sent)} in de map {self.outbox} gezet (niet verzonden: "
+                    f"{self.outbox_why})")
+            return line + (f", {self.deferred} uitgesteld" if self.deferred else "")
+        return (f"{mails(self.sent)} verzonden, {self.failed} geweigerd, "
+                f"{self.deferred} uitgesteld")
+
+
+def mails(count: int) -> str:
+    """'1 mail', '3 mails': the counts people read."""
+    return f"{count} mail" if count == 1 else f"{count} mails"
 
 
 def course_over_line(last: date) -> str:
@@ -352,6 +359,9 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
                         moment=moment)
         report = RunReport(planned=checked.plan.intents, returned=returned,
                            outbox=outbox_folder(env, workbook.parent / "outbox"),
+                           outbox_why="LEERGANG_OUTBOX is ingesteld"
+                           if env.get("LEERGANG_OUTBOX", "").strip()
+                           else "geen SMTP-server ingesteld",
                            over=checked.plan.over)
         report.problems.extend(returned.problems if returned else ())
         if fingerprint:
@@ -425,7 +435,7 @@ def _seed(ledger: Ledger, course: Course, today: date, now: datetime) -> None:
         at = datetime.combine(shown_on[key], now.timetz()) if key in shown_on else now
         ledger.mark_sent(intent, at, message_id(intent, settings), _announced(checked, intent))
     ledger.commit()
-    log.info("New send ledger: %d mails recorded as sent already", len(intents))
+    log.info("Nieuw verzendlogboek: %d mails als al verstuurd vastgelegd", len(intents))
 
 
 @contextmanager

@@ -266,7 +266,7 @@ def adopt_legacy(workbook: Path, env: Mapping[str, str]) -> Path:
         os.replace(legacy, target)
     with contextlib.suppress(OSError):
         os.unlink(legacy.with_name(legacy.name + ".lock"))
-    log.info("Send ledger %s renamed to %s (found by the course from now on)", legacy, target)
+    log.info("Verzendlogboek %s hernoemd naar %s (voortaan gevonden via de leergang)", legacy, target)
     return target
 
 
@@ -306,7 +306,7 @@ class Ledger:
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":  # e.g. some network file systems; still correct, only slower
-            log.warning("%s: WAL mode unavailable, journal_mode is %s", self.path, mode)
+            log.warning("%s: WAL-modus niet beschikbaar, journal_mode is %s", self.path, mode)
         # FULL syncs the WAL at every commit, so a power cut cannot undo recorded `sent`
         # rows and resend a batch; NORMAL (no sync until a checkpoint) only survives process
         # crashes. The fsync costs 0.1–a few ms, nothing beside an SMTP round trip.

@@ -20,13 +20,21 @@ MAX_NAP = 1.0  # seconds: how long a signal or stop event may wait to be noticed
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run_daily(job: Callable[[], int], at: time, *, last_run: Callable[[], date | None],
+Job = Callable[[], "int | tuple[int, str]"]  # the exit status, and what the run said
+
+
+def run_daily(job: Job, at: time, *, last_run: Callable[[], date | None],
               now: Callable[[], datetime] = datetime.now,
               sleep: Callable[[float], None] = systime.sleep,
-              stop: threading.Event | None = None) -> int:
+              stop: threading.Event | None = None, label: str = "de taak",
+              zone: str = "") -> int:
     """Do `job` every day at `at` until stopped; return 0 once stopped cleanly.
 
     Intended behaviour:
+
+    - One line (logged at INFO, in Dutch: the operator reads it) when the loop starts —
+      `label`, the time and `zone` — one for every run, with what the run said when the job
+      returns it beside its status, and one when it stops.
 
     - `at` is wall-clock time as `now()` tells it (an aware `now()` counts in its own zone).
     - A run that raises or returns a non-zero status is logged in one line and the loop goes
@@ -45,17 +53,19 @@ def run_daily(job: Callable[[], int], at: time, *, last_run: Callable[[], date |
     stop = stop or threading.Event()
     scheduler = schedule.Scheduler()  # our own: the module-level default is shared state
     daily = _ClockedJob(scheduler, now).day.at(at.strftime("%H:%M:%S"))
-    daily.do(_run_logged, job, now, "scheduled")
+    daily.do(_run_logged, job, now, "gepland")
     with _stopping_on_signals(stop) as received:
-        logger.info("scheduler started: daily at %s, next run %s", at.strftime("%H:%M:%S"),
-                    daily.next_run)
+        where = f" ({zone})" if zone else ""
+        next_run = daily.next_run.strftime("%d-%m-%Y %H:%M") if daily.next_run else "?"
+        logger.info("Gestart: %s elke dag om %s%s; volgende run %s.", label,
+                    at.strftime("%H:%M"), where, next_run)
         if _missed_today(at, last_run(), _wall(now())):
-            _run_logged(job, now, "missed earlier today")
+            _run_logged(job, now, "vandaag gemist, nu ingehaald")
         while not stop.is_set():
             scheduler.run_pending()
             _nap(daily, now, sleep, stop)
-    reason = signal.Signals(received[0]).name if received else "stop event"
-    logger.info("scheduler stopped (%s)", reason)
+    reason = signal.Signals(received[0]).name if received else "stopverzoek"
+    logger.info("Gestopt (%s).", reason)
     return 0
 
 
@@ -101,27 +111,37 @@ def _missed_today(at: time, last: date | None, current: datetime) -> bool:
     return current.time() >= at and last != current.date()
 
 
-def _run_logged(job: Callable[[], int], now: Callable[[], datetime], why: str) -> None:
+RUN_LINE = "Run van"  # how every run's one line starts
+
+
+def _run_logged(job: Job, now: Callable[[], datetime], why: str) -> None:
     """Run the job once and log one line about it; never let a failure escape."""
     started, clock = _wall(now()), systime.monotonic()
+    said = ""
     try:
-        status = job()
+        result = job()
     except Exception as err:  # the loop must survive any failure of one run
-        logger.error("daily run (%s, started %s) failed after %.1f s: %s", why,
-                     started.strftime("%Y-%m-%d %H:%M:%S"), systime.monotonic() - clock,
-                     _one_line(err))
+        logger.error("%s %s (%s) mislukt na %s: %s", RUN_LINE,
+                     started.strftime("%d-%m-%Y %H:%M"), why,
+                     _seconds(systime.monotonic() - clock), _one_line(err))
         return
     except SystemExit as exit_:  # a job that wraps the CLI may exit with its status
-        status = exit_.code if isinstance(exit_.code, int) else 1
+        result = exit_.code if isinstance(exit_.code, int) else 1
+    status, said = (result, "") if isinstance(result, int) else result
     level = logging.ERROR if status else logging.INFO
-    logger.log(level, "daily run (%s, started %s) finished with exit status %s after %.1f s",
-               why, started.strftime("%Y-%m-%d %H:%M:%S"), status or 0,
-               systime.monotonic() - clock)
+    logger.log(level, "%s %s (%s) klaar met exitstatus %s na %s%s", RUN_LINE,
+               started.strftime("%d-%m-%Y %H:%M"), why, status or 0,
+               _seconds(systime.monotonic() - clock), f": {said}" if said else ".")
+
+
+def _seconds(seconds: float) -> str:
+    """'1,2 s': a Dutch decimal comma."""
+    return f"{seconds:.1f} s".replace(".", ",")
 
 
 def _one_line(err: BaseException) -> str:
     """`ValueError: bad row (jobs.py:88)`: type, message and where it was raised."""
-    message = " ".join(str(err).split()) or "(no message)"
+    message = " ".join(str(err).split()) or "(geen melding)"
     frames = traceback.extract_tb(err.__traceback__)
     where = f" ({frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
     return f"{type(err).__name__}: {message}{where}"

@@ -504,7 +504,7 @@ def write_summary(path: Path, data: bytes) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
-    logger.info("summary written to %s", path)
+    logger.info("Overzicht geschreven naar %s", path)
 
 
 class _Page:

@@ -274,7 +274,7 @@ def test_retry_clears_a_refusal_and_its_mails_are_due_again(
     assert smtp_env.handler.commands.count("RCPT") == 6
     smtp_env.lift()
     assert main(["retry", str(path), "Deelnemer2@Example.nl"]) == 0
-    assert "1 mail(s) staan weer klaar" in capsys.readouterr().out
+    assert "1 mail staat weer klaar" in capsys.readouterr().out
     assert main(["run", str(path), *CONFIRM_DAY]) == 0
     assert received(smtp_env)[("bevestiging", "deelnemer2@example.nl")] == 1
     assert "controleer het adres" not in meldingen(path)[1]

@@ -30,7 +30,8 @@ def test_schedule_makes_up_todays_missed_run_and_stops_cleanly_on_sigterm(
     path = make_workbook(registrations=[person(1), person(2, "Zeist")], meetings=[meeting])
     # A time already past today and no run recorded: the scheduler makes the run up at start.
     at = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M")
-    env = dict(os.environ)  # without LEERGANG_* (conftest)
+    outbox = path.parent / "outbox"
+    env = {**os.environ, "LEERGANG_OUTBOX": str(outbox)}  # chosen on purpose, as it must be
     process = subprocess.Popen([sys.executable, "-m", "leergang_ops", "schedule", str(path),
                                 "--at", at], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -38,8 +39,26 @@ def test_schedule_makes_up_todays_missed_run_and_stops_cleanly_on_sigterm(
     while last_run_day(path, env) is None and time.monotonic() < deadline:
         time.sleep(0.1)  # the ledger records a run once it has finished
     process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    outbox = path.parent / "outbox"
     assert len(list(outbox.glob("*.eml"))) == 3  # two confirmations and the week's overview
     assert "Traceback" not in err
+    started, ran, stopped = out.splitlines()  # one line to start, one per run, one to stop
+    assert str(path) in started and f"om {at}" in started
+    assert "Europe/Amsterdam" in started
+    assert ran.startswith("leergang-ops: Run van") and "exitstatus 0" in ran
+    assert f"3 mails in de map {outbox} gezet" in ran  # the run's own totals, in its line
+    assert stopped == "leergang-ops: Gestopt (SIGTERM)."
+
+
+def test_schedule_without_a_mail_server_or_outbox_refuses_at_once(
+        make_workbook: Callable[..., Path]) -> None:
+    """A service that lost its environment must not fill an outbox nobody reads."""
+    path = make_workbook(registrations=[person(1)])
+    done = subprocess.run([sys.executable, "-m", "leergang_ops", "schedule", str(path)],
+                          env=dict(os.environ), capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2
+    assert "LEERGANG_SMTP_HOST" in done.stderr and "LEERGANG_OUTBOX" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (path.parent / "outbox").exists()

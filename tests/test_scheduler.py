@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from leergang_ops.scheduler import MAX_NAP, run_daily
+from leergang_ops.scheduler import MAX_NAP, RUN_LINE, run_daily
 
 AT = time(7, 15)
 MONDAY = date(2021, 11, 8)
@@ -68,7 +68,7 @@ def simulate(start: datetime, until: datetime, job: Callable[[FakeClock], int] |
 
 def run_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records
-            if r.name == "leergang_ops.scheduler" and r.getMessage().startswith("daily run")]
+            if r.name == "leergang_ops.scheduler" and r.getMessage().startswith(RUN_LINE)]
 
 
 def test_job_runs_every_day_at_the_given_time() -> None:
@@ -99,7 +99,7 @@ def test_a_job_that_raises_is_logged_in_one_line_and_runs_again_next_day(
     assert first.levelno == logging.ERROR
     assert "\n" not in first.getMessage()
     assert "RuntimeError: SMTP server unreachable (test_scheduler.py:" in first.getMessage()
-    assert "exit status 0" in second.getMessage()
+    assert "exitstatus 0" in second.getMessage()
     assert status == 0
 
 
@@ -111,7 +111,8 @@ def test_a_job_that_returns_non_zero_is_logged_and_runs_again_next_day(
     assert len(runs) == 2
     first, second = run_lines(caplog)
     assert first.levelno == logging.ERROR
-    assert "finished with exit status 1 after" in first.getMessage()
+    assert "klaar met exitstatus 1 na" in first.getMessage()
+    assert first.getMessage().endswith(" s.")
     assert second.levelno == logging.INFO
 
 
@@ -128,7 +129,7 @@ def test_every_run_logs_exactly_one_line(caplog: pytest.LogCaptureFixture) -> No
     caplog.set_level(logging.DEBUG)
     runs, _, _ = simulate(at_day(MONDAY, 9), at_day(MONDAY + timedelta(days=2), 8))
     per_run = [r for r in caplog.records
-               if r.name == "leergang_ops.scheduler" and "daily run" in r.getMessage()]
+               if r.name == "leergang_ops.scheduler" and RUN_LINE in r.getMessage()]
     assert len(runs) == 3  # made up at 09:00, then Tuesday and Wednesday at 07:15
     assert len(per_run) == len(runs)
 
@@ -267,7 +268,7 @@ def test_sigterm_between_runs_stops_the_process_with_status_0(tmp_path: Path) ->
     wait_for(out, "finished")
     status, stderr = stop_with_sigterm(process)
     assert status == 0, stderr
-    assert "scheduler stopped (SIGTERM)" in stderr
+    assert "Gestopt (SIGTERM)." in stderr
 
 
 def test_sigterm_during_a_run_lets_the_run_finish_first(tmp_path: Path) -> None:
@@ -276,7 +277,7 @@ def test_sigterm_during_a_run_lets_the_run_finish_first(tmp_path: Path) -> None:
     status, stderr = stop_with_sigterm(process)
     assert status == 0, stderr
     assert out.read_text() == "started\nfinished\n"
-    assert "finished with exit status 0" in stderr
+    assert "klaar met exitstatus 0" in stderr
 
 
 # ----------------------------------------------------------------- the cron wrapper script
@@ -328,17 +329,17 @@ def test_cron_wrapper_refuses_an_env_file_owned_by_someone_else(tmp_path: Path) 
     os.chown(tmp_path / ".config" / "leergang-ops" / "env", 65534, 65534)
     result = run_wrapper(env, "leergang.xlsx")
     assert result.returncode == 2
-    assert "is not owned by" in result.stderr
+    assert "is niet van" in result.stderr
 
 
 def test_cron_wrapper_refuses_a_named_env_file_that_does_not_exist(tmp_path: Path) -> None:
     env = {**cron_env(tmp_path, ""), "LEERGANG_ENV_FILE": str(tmp_path / "missing")}
     result = run_wrapper(env, "leergang.xlsx")
     assert result.returncode == 2
-    assert "does not exist" in result.stderr
+    assert "bestaat niet" in result.stderr
 
 
 def test_cron_wrapper_needs_a_workbook(tmp_path: Path) -> None:
     result = run_wrapper(cron_env(tmp_path, ""))
     assert result.returncode == 2
-    assert "usage" in result.stderr
+    assert "gebruik: leergang-cron WERKMAP" in result.stderr

@@ -264,7 +264,7 @@ def _flufl(msg: Message) -> tuple[frozenset[str], frozenset[str]]:
     try:
         temporary, permanent = flufl.bounce.all_failures(msg)
     except Exception:  # a heuristic detector choking on odd input is not our failure
-        log.warning("flufl.bounce could not read a message", exc_info=True)
+        log.warning("flufl.bounce kon een bericht niet lezen", exc_info=True)
         return frozenset(), frozenset()
     return _addresses(temporary), _addresses(permanent)
 
@@ -480,7 +480,7 @@ def read_bounces(config: ImapConfig, since: date, seen: Set[tuple[int, int]],
         found = box.search_since(since)
         new = tuple(uid for uid in found if (uidvalidity, uid) not in seen)
         messages = tuple(box.classified(new))
-    log.info("IMAP %s: %d messages since %s, %d new", config.where, len(found), since, len(new))
+    log.info("IMAP %s: %d berichten sinds %s, %d nieuw", config.where, len(found), since, len(new))
     return Scan(uidvalidity, new, messages)
 
 
@@ -548,7 +548,7 @@ class _Mailbox:
         from imapclient import IMAPClient
 
         cfg = self.config
-        log.info("Connecting to IMAP server %s (%s)", cfg.where, cfg.security)
+        log.info("Verbinden met IMAP-server %s (%s)", cfg.where, cfg.security)
         client = IMAPClient(cfg.host, cfg.port, ssl=cfg.security == "ssl",
                             ssl_context=self.context, timeout=cfg.timeout)
         client.normalise_times = False  # INTERNALDATE as an aware datetime

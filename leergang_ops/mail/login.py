@@ -76,7 +76,7 @@ def check_login(prefix: str, user: str | None, password: str | None,
         raise InputError(f"{prefix}_USER is gezet, maar {prefix}_PASSWORD en "
                          f"{prefix}_TOKEN_COMMAND ontbreken")
     if password and token_command:
-        log.warning("Both %s_PASSWORD and %s_TOKEN_COMMAND are set; logging in with XOAUTH2",
+        log.warning("Zowel %s_PASSWORD als %s_TOKEN_COMMAND is ingesteld; inloggen met XOAUTH2",
                     prefix, prefix)
 
 

@@ -248,7 +248,7 @@ class Outbox:
                 None, f"{target}: {err.strerror or err}", Step.MESSAGE))) from err
         finally:
             pauses.finish()
-        log.info("Wrote %s mail for %s to %s", intent.kind, intent.recipient, target)
+        log.info("%s voor %s geschreven naar %s", intent.kind, intent.recipient, target)
 
 
 def _safe(text: str) -> str:
@@ -367,16 +367,16 @@ class SmtpTransport:
             except (smtplib.SMTPException, OSError) as err:
                 verdict = judge(reply_of(err, self._step))
             else:
-                log.info("Sent %s mail to %s", intent.kind, intent.recipient)
+                log.info("%s verstuurd aan %s", intent.kind, intent.recipient)
                 return
             if verdict.about is About.CONFIGURATION:
-                log.info("SMTP server %s refuses us at %s: %s", self.config.where,
+                log.info("SMTP-server %s weigert ons bij %s: %s", self.config.where,
                           verdict.reply.step, verdict.reply)
                 self.close()
                 raise ServerRefusesUs(self.config.where, verdict)
             fault = DeliveryFault(verdict, data_sent=self.data_sent)
             if verdict.about is not About.MOMENT:
-                log.info("%s mail to %s refused (%s) at %s: %s", intent.kind,
+                log.info("%s aan %s geweigerd (%s) door %s: %s", intent.kind,
                             intent.recipient, verdict.about, self.config.where, verdict.reply)
                 raise fault
             self.close()
@@ -385,8 +385,8 @@ class SmtpTransport:
                 self._give_up(fault)
                 raise fault
             delay = self.backoff * 2**attempt
-            log.info("Temporary fault for %s mail to %s at %s (attempt %d of %d): %s; "
-                        "retrying in %.1fs", intent.kind, intent.recipient,
+            log.info("Tijdelijke fout voor %s aan %s bij %s (poging %d van %d): %s; "
+                        "opnieuw over %.1f s", intent.kind, intent.recipient,
                         self.config.where, attempt + 1, self.retries + 1, verdict.reply, delay)
             self._sleep(delay)
 
@@ -465,7 +465,7 @@ class SmtpTransport:
         if fault.step in _SESSION_STEPS:
             # Nothing gets through; don't spend the whole backoff again on every mail.
             self._unreachable = fault
-            log.info("Cannot reach SMTP server %s: %s", self.config.where, fault)
+            log.info("SMTP-server %s niet bereikbaar: %s", self.config.where, fault)
 
     def _pace(self) -> None:
         """Wait until the next message may start: at most `rate_per_minute` a minute."""
@@ -481,7 +481,7 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         """Connect, greet, secure and log in; a refusal raises _Refused with its step."""
         cfg = self.config
-        log.info("Connecting to SMTP server %s (%s)", cfg.where, cfg.security)
+        log.info("Verbinden met SMTP-server %s (%s)", cfg.where, cfg.security)
         self._step = Step.CONNECT
         try:
             if cfg.security == "ssl":
@@ -705,9 +705,23 @@ def open_transport(env: Mapping[str, str], outbox_default: Path) -> Outbox | Smt
     folder = outbox_folder(env, outbox_default)
     if config is None or folder is not None:
         if config is not None:
-            log.info("LEERGANG_OUTBOX is set: mails go to %s, not to %s", folder, config.where)
+            log.info("LEERGANG_OUTBOX is ingesteld: mails gaan naar %s, niet naar %s", folder, config.where)
         return Outbox(folder or outbox_default)
     return SmtpTransport(config)
+
+
+def require_destination(env: Mapping[str, str]) -> None:
+    """A scheduled run needs a mail server or an outbox chosen on purpose (contract §4).
+
+    A cron job or systemd unit that lost its environment would otherwise fill the default
+    outbox every day, and nobody would notice that nobody gets mail.
+    """
+    if env.get("LEERGANG_SMTP_HOST", "").strip() or env.get("LEERGANG_OUTBOX", "").strip():
+        return
+    raise InputError("Een geplande run heeft een mailserver nodig (LEERGANG_SMTP_HOST) of een "
+                     "bewust gekozen map (LEERGANG_OUTBOX), en geen van beide is ingesteld: er "
+                     "is niets verstuurd of geschreven. Kijk of de omgeving van de cron-job "
+                     "of systemd-unit goed is (bijv. het EnvironmentFile).")
 
 
 def outbox_folder(env: Mapping[str, str], default: Path) -> Path | None:

@@ -858,10 +858,12 @@ def _raise_errors(path: Path, findings: tuple[Finding, ...]) -> None:
     errors = [f for f in findings if f.level is Level.ERROR]
     if not errors:
         return
+    if len(errors) > 1:  # the count in the line, each error below it (cli._report_error)
+        raise InputError(f"{path.name}: {len(errors)} fouten; er is niets geschreven of "
+                         "verstuurd.", errors)
     first = errors[0]
     where = f"{first.location()}: " if first.location() else ""
-    more = f" (en nog {len(errors) - 1} fout(en))" if len(errors) > 1 else ""
-    raise InputError(f"{path.name}: {where}{first.message}{more}", errors)
+    raise InputError(f"{path.name}: {where}{first.message}", errors)
 
 
 def load_course(path: Path) -> Course:

@@ -116,7 +116,7 @@ def clean_text(text: str) -> str:
     """The text as a cell can hold it: no characters XML forbids, at most 32,767 long."""
     text = _ILLEGAL_XML.sub("", text)
     if len(text) > MAX_TEXT:
-        log.warning("cell text of %d characters cut to %d", len(text), MAX_TEXT)
+        log.warning("celtekst van %d tekens ingekort tot %d", len(text), MAX_TEXT)
         text = text[:MAX_TEXT]
     return text
 

@@ -94,7 +94,7 @@ class _Styles:
     def _derive(self, base: int, style: CellStyle, kind: str | None) -> int:
         xfs = self.sections["cellXfs"]
         if not xfs.items:
-            log.warning("styles.xml has no cellXfs; cell styles are not applied")
+            log.warning("styles.xml heeft geen cellXfs; celopmaak wordt niet toegepast")
             return base
         base = base if 0 <= base < len(xfs.items) else 0
         start, inner, end = _split_element(xfs.items[base])

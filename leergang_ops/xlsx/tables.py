@@ -277,7 +277,7 @@ def _added_columns(table: _Table, flat: Mapping[tuple[int, int], CellWrite],
         area = (r1, col, r2, col)
         if name is None or name.casefold() in taken or any(_overlaps(area, b) for b in blocked):
             if name is not None and name.casefold() in taken:
-                log.warning("table %s not extended over %s: column name %r already used",
+                log.warning("tabel %s niet uitgebreid over %s: kolomnaam %r bestaat al",
                             table.name, f"{column_letters(col)}{r1}", name)
             break
         taken.add(name.casefold())
