@@ -725,11 +725,13 @@ def _date_finding(export: Path, row: int, bad: _BadTimestamp) -> Finding:
 
 
 def _date_error(export: Path, findings: Sequence[Finding]) -> InputError:
-    """One InputError for all unreadable dates, its message naming the first."""
+    """One InputError for all unreadable dates: the one, or their count with each below."""
+    if len(findings) > 1:
+        return InputError(f"{export.name}: {len(findings)} rijen met een datum die niet te "
+                          "lezen is. Er is niets geïmporteerd.", findings)
     first = findings[0]
-    more = f"; nog {len(findings) - 1} rij(en) zo, zie hieronder" if len(findings) > 1 else ""
     return InputError(f"{export.name}: rij {first.row}, kolom {_quote(first.column or '')}: "
-                      f"{first.message.rstrip('.')}{more}. Er is niets geïmporteerd.", findings)
+                      f"{first.message.rstrip('.')}. Er is niets geïmporteerd.", findings)
 
 
 # --- deciding per row ----------------------------------------------------------------------

@@ -49,6 +49,7 @@ from leergang_ops.planning import Plan, plan, plan_findings
 from leergang_ops.workbook.files import ensure_not_in_use
 from leergang_ops.workbook.read import load_course
 from leergang_ops.workbook.schema import TOOL_COLUMNS
+from leergang_ops.status_colours import STATUS_COLOURS
 from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
 
 if TYPE_CHECKING:
@@ -61,13 +62,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Colours organisers know from Excel's own "good / neutral / bad" cell styles.
+# The palette the summary shows too (status_colours.py).
 STATUS_STYLES: dict[Status, CellStyle] = {
-    Status.BEVESTIGD: CellStyle(fill="FFC6EFCE", font_color="FF006100"),
-    Status.OVERBOEKT: CellStyle(fill="FFFFEB9C", font_color="FF9C5700"),
-    Status.WACHTLIJST: CellStyle(fill="FFFFEB9C", font_color="FF9C5700"),
-    Status.ONGELDIG: CellStyle(fill="FFFFC7CE", font_color="FF9C0006"),
-    Status.AFGEMELD: CellStyle(fill="FFEDEDED", font_color="FF595959"),
+    status: CellStyle(fill=f"FF{colours.fill}", font_color=f"FF{colours.font}")
+    for status, colours in STATUS_COLOURS.items()
 }
 HEADER_STYLE = CellStyle(bold=True)
 DATE_STYLE = CellStyle(number_format="dd-mm-yyyy")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
@@ -41,6 +42,7 @@ from leergang_ops.model import (
     SentRecord,
     Status,
 )
+from leergang_ops.status_colours import STATUS_COLOURS
 from leergang_ops.workbook.schema import SHEET_MEETINGS, SHEET_SETTINGS
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ KIND_LABELS = {
     "wijziging": "Wijziging",
     "overzicht": "Wekelijks overzicht",
     "storing": "Storingsbericht",
+    "afmelding": "Afmelding",
 }
 NAVY = "#1F3864"
 STYLES: dict[str, dict[str, object]] = {
@@ -97,11 +100,13 @@ STYLES: dict[str, dict[str, object]] = {
     "date": {"valign": "top", "align": "left", "num_format": "dd-mm-yyyy"},
     "datetime": {"valign": "top", "align": "left", "num_format": "dd-mm-yyyy hh:mm"},
 }
-# Row highlights by registration status, municipality status or mail result.
+# Row highlights by registration status, municipality status or mail result: the statuses
+# in the organisers' workbook's colours (status_colours.py), a refused mail as invalid, a
+# deferred one as waiting.
 FILLS = {
-    "bevestigd": "#E2EFDA", "overboekt": "#FCE4D6", "wachtlijst": "#FFF2CC",
-    "ongeldig": "#F8CBAD", "afgemeld": "#EDEDED", "geweigerd": "#F8CBAD",
-    "uitgesteld": "#FFF2CC",
+    **{status.value: f"#{colours.fill}" for status, colours in STATUS_COLOURS.items()},
+    "geweigerd": f"#{STATUS_COLOURS[Status.ONGELDIG].fill}",
+    "uitgesteld": f"#{STATUS_COLOURS[Status.WACHTLIJST].fill}",
 }
 SENT_HIGHLIGHTS = {"bounced": "geweigerd", "deferred": "uitgesteld",
                    "returned": "uitgesteld", "returned-unmatched": "uitgesteld"}
@@ -114,6 +119,22 @@ RESULT_LABELS = {
     "returned-unmatched": "mogelijk teruggekomen: niet door dit programma verstuurd",
 }
 RETURNED = frozenset({"returned", "returned-unmatched"})  # bounces, not mails of the ledger
+
+
+# The attention list's groups, in the order an organiser works through them.
+GROUP_LIMITS = "Limieten"
+GROUP_INVALID = "Ongeldige aanmeldingen"
+GROUP_WARNINGS = "Waarschuwingen"
+GROUP_DELIVERY = "Bezorging van mail"
+GROUPS = (GROUP_LIMITS, GROUP_INVALID, GROUP_WARNINGS, GROUP_DELIVERY)
+
+
+class Problem(NamedTuple):
+    """One point of the attention list: what needs a person, and where to fix it."""
+
+    what: str
+    where: str
+    group: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +150,8 @@ class Headline:
     afgemeld: int
     per_meeting: tuple[tuple[str, int], ...]  # (meeting label, expected attendance)
     mails_this_week: int  # delivered (status `sent`) in the 7 days up to and including today
-    problems: tuple[tuple[str, str], ...]  # (what needs a person, where to fix it)
+    problems: tuple[Problem, ...]  # grouped as GROUPS, each with where to fix it
+    mails_in_outbox: int = 0  # of the past 7 days, written to an outbox folder: not sent
 
 
 @dataclass(frozen=True)
@@ -177,9 +199,17 @@ def headline(course: Course, allocation: Allocation, records: Sequence[SentRecor
         afgemeld=allocation.count(Status.AFGEMELD),
         per_meeting=tuple((meeting_label(a.meeting), a.total)
                           for a in attendance(course, allocation)),
-        mails_this_week=sum(1 for r in recent_records(records, today) if r.status == "sent"),
+        mails_this_week=sum(1 for r in recent_records(records, today)
+                            if r.status == "sent" and not in_outbox(r)),
         problems=tuple(problems(course, allocation, records, today)),
+        mails_in_outbox=sum(1 for r in recent_records(records, today)
+                            if r.status == "sent" and in_outbox(r)),
     )
+
+
+def in_outbox(record: SentRecord) -> bool:
+    """Written to an outbox folder instead of sent (contract §4: never called sent)."""
+    return record.destination.startswith("outbox:")
 
 
 def meeting_label(meeting: Meeting) -> str:
@@ -286,18 +316,28 @@ def _municipality_status(counting: int, limit: int, waiting: bool, confirmed: bo
 
 
 def problems(course: Course, allocation: Allocation, records: Sequence[SentRecord],
-             today: date) -> list[tuple[str, str]]:
-    """What needs a person, each with where to fix it; most urgent first, no duplicates."""
+             today: date) -> list[Problem]:
+    """What needs a person, each with where to fix it: grouped as GROUPS, no duplicates."""
     found = [
-        *_bounce_problems(course, records),
-        *_interrupted_problems(course, records, today),
-        *_meeting_problems(course, today),
-        *_invalid_problems(course, allocation),
-        *_error_findings(course, allocation),
-        *_overbooked_problems(course, allocation),
-        *_waiting_problems(course, allocation),
+        *(Problem(*p, GROUP_LIMITS) for p in (*_overbooked_problems(course, allocation),
+                                              *_waiting_problems(course, allocation))),
+        *(Problem(*p, GROUP_INVALID) for p in (*_invalid_problems(course, allocation),
+                                               *_error_findings(course, allocation))),
+        *(Problem(*p, GROUP_WARNINGS) for p in (*_meeting_problems(course, today),
+                                                *_warning_findings(course, allocation))),
+        *(Problem(*p, GROUP_DELIVERY) for p in (*_bounce_problems(course, records),
+                                                *_interrupted_problems(course, records,
+                                                                       today))),
     ]
     return list(dict.fromkeys(found))
+
+
+def grouped(found: Iterable[Problem]) -> list[tuple[str, list[Problem]]]:
+    """The problems under their group's heading, in the order of GROUPS; empty groups left out."""
+    by_group: dict[str, list[Problem]] = defaultdict(list)
+    for problem in found:
+        by_group[problem.group].append(problem)
+    return [(group, by_group[group]) for group in GROUPS if by_group[group]]
 
 
 def _rows_text(rows: Sequence[int]) -> str:
@@ -415,25 +455,68 @@ def _invalid_problems(course: Course, allocation: Allocation) -> list[tuple[str,
     errors = _error_findings_by_row(allocation)
     decisions = allocation.by_row()
     sheet = course.layout.sheet_name
+    first_of: dict[str, Registration] = {}
+    for reg in course.registrations:
+        first_of.setdefault(reg.email_key, reg)
     found = []
     for reg in course.registrations:
         decision = decisions.get(reg.row)
         if decision is None or decision.status != Status.ONGELDIG:
             continue
         finding = errors.get(reg.row)
-        why = finding.message if finding else decision.melding or "ongeldige aanmelding"
+        name = reg.naam or "iemand zonder naam"
         where = finding.location() if finding else f"{sheet}, rij {reg.row}"
-        found.append((f"Ongeldige aanmelding van {reg.naam or 'iemand zonder naam'}: {why}",
-                      where))
+        first = first_of.get(reg.email_key)
+        if finding and finding.code == "duplicate-email" and first and first.row != reg.row:
+            # The person is not invalid: only this second row of their address is.
+            found.append((_duplicate_text(reg, first, decisions.get(first.row)),
+                          f"{sheet}, rij {reg.row}"))
+            continue
+        why = finding.message if finding else decision.melding or "ongeldige aanmelding"
+        found.append((f"Ongeldige aanmelding van {name}: {why}", where))
     return found
+
+
+def _duplicate_text(second: Registration, first: Registration,
+                    held: Decision | None) -> str:
+    """A second row with an address already registered: about the row, not the person."""
+    status = f", {held.status}" if held else ""
+    if second.naam.strip().casefold() == first.naam.strip().casefold():
+        return (f"{first.naam or 'Iemand'} staat twee keer op de lijst (rij {first.row}"
+                f"{status}, en rij {second.row}); rij {second.row} telt niet mee: verwijder "
+                "die rij")
+    return (f"Rij {second.row} ({second.naam or 'zonder naam'}) heeft hetzelfde e-mailadres "
+            f"als rij {first.row} ({first.naam or 'zonder naam'}{status}); rij {second.row} "
+            f"telt niet mee: geef {second.naam or 'deze persoon'} een eigen adres, of "
+            "verwijder de rij")
 
 
 def _error_findings(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
     """Errors that are not about one invalid registration (those are listed already)."""
     invalid_rows = set(_error_findings_by_row(allocation))
     own = [f for f in allocation.findings if f.row not in invalid_rows]
-    return [(f.message, f.location() or "werkboek")
+    return [(f.message, f.location() or "werkmap")
             for f in (*course.findings, *own) if f.level == Level.ERROR]
+
+
+# Warnings listed elsewhere already: overbooking under the limits, a meeting without date
+# or link by _meeting_problems.
+_LISTED_ELSEWHERE = frozenset({"overbooked", "meeting-no-date", "meeting-online-no-link"})
+
+
+def _warning_findings(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
+    """Warnings an organiser should act on: the same policy domain twice, a misspelt
+    municipality, a bestuurder without a meeting for bestuurders, the workbook's own."""
+    names = {r.row: r.naam for r in course.registrations}
+    sheet = course.layout.sheet_name
+    found = []
+    for f in (*course.findings, *allocation.findings):
+        if f.level != Level.WARNING or f.code in _LISTED_ELSEWHERE:
+            continue
+        person = names.get(f.row) if f.sheet == sheet and f.row else None
+        what = f"{person}: {f.message}" if person else f.message
+        found.append((what, f.location() or "werkmap"))
+    return found
 
 
 def _overbooked_problems(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
@@ -445,7 +528,8 @@ def _overbooked_problems(course: Course, allocation: Allocation) -> list[tuple[s
         rows = [r for r in m.rows
                 if r in decisions and decisions[r].status == Status.OVERBOEKT]
         if rows:
-            found.append((f"{m.name} heeft {len(rows)} aanmelding(en) meer dan de "
+            more = "aanmelding" if len(rows) == 1 else "aanmeldingen"
+            found.append((f"{m.name} heeft {len(rows)} {more} meer dan de "
                           f"{limit} plaatsen per gemeente: overleg wie er gaat",
                           f"{sheet}, {_rows_text(rows)}"))
     return found
@@ -525,6 +609,7 @@ class _Page:
         self.header = self.add(header)
         self.header_center = self.add({**header, "align": "center"})
         self.note = self.add({"italic": True, "font_color": "#595959"})
+        self.group = self.add({"bold": True, "font_color": NAVY, "valign": "top"})
         self.figure = self.add({"bold": True, "align": "center", "valign": "top"})
         self.text, self.wrap, self.number = (self.cell(s) for s in ("text", "wrap", "number"))
 
@@ -721,6 +806,8 @@ def _write_figures(page: _Page, ws: Worksheet, head: Headline, row: int) -> int:
         ("Ongeldige aanmeldingen", head.ongeldig, ""),
         ("Afgemeld", head.afgemeld, ""),
         ("Mails verzonden in de afgelopen 7 dagen", head.mails_this_week, ""),
+        *([("Mails in de outbox gezet (niet verzonden)", head.mails_in_outbox,
+            "geen mailserver ingesteld")] if head.mails_in_outbox else []),
         ("Punten die aandacht nodig hebben", len(head.problems), "zie hieronder"),
     ]
     for offset, (label, value, note) in enumerate(figures, start=1):
@@ -758,15 +845,19 @@ def _place(meeting: Meeting) -> str:
 def _write_mail_counts(page: _Page, ws: Worksheet, recent: Sequence[SentRecord],
                        row: int) -> int:
     put(ws, row, 0, "Mails van de afgelopen 7 dagen", page.section)
-    for col, text in enumerate(("Soort", "Verzonden", "Geweigerd", "Uitgesteld")):
+    counts = Counter((r.kind, "outbox" if in_outbox(r) else r.status) for r in recent)
+    results = [("Verzonden", "sent"), ("In outbox", "outbox"), ("Geweigerd", "bounced"),
+               ("Uitgesteld", "deferred")]
+    if not any(result == "outbox" for _, result in counts):
+        results.remove(("In outbox", "outbox"))
+    for col, text in enumerate(("Soort", *(label for label, _ in results))):
         put(ws, row + 1, col, text, page.header_center if col else page.header)
-    counts = Counter((r.kind, r.status) for r in recent)
     kinds = [k for k in KIND_LABELS if any(kind == k for kind, _ in counts)]
     kinds += sorted({kind for kind, _ in counts} - set(kinds))
     for offset, kind in enumerate(kinds, start=2):
         put(ws, row + offset, 0, KIND_LABELS.get(kind, kind), page.text)
-        for col, status in enumerate(("sent", "bounced", "deferred"), start=1):
-            put(ws, row + offset, col, counts[(kind, status)], page.number)
+        for col, (_, result) in enumerate(results, start=1):
+            put(ws, row + offset, col, counts[(kind, result)], page.number)
     if not kinds:
         put(ws, row + 2, 0, "Geen mails verstuurd in de afgelopen 7 dagen.", page.note)
     return row + max(len(kinds), 1) + 2
@@ -777,20 +868,24 @@ WHAT_COLUMNS = (0, 2)
 WHERE_COLUMNS = (3, 4)
 
 
-def _write_problems(page: _Page, ws: Worksheet, found: Sequence[tuple[str, str]],
-                    row: int) -> int:
+def _write_problems(page: _Page, ws: Worksheet, found: Sequence[Problem], row: int) -> int:
     put(ws, row, 0, "Wat aandacht nodig heeft", page.section)
     if not found:
         put(ws, row + 1, 0, "Niets: alles is in orde.", page.note)
         return row + 2
     merged_text(ws, row + 1, WHAT_COLUMNS, "Wat", page.header)
-    merged_text(ws, row + 1, WHERE_COLUMNS, "Waar aanpassen (in het werkboek)", page.header)
-    for offset, (what, where) in enumerate(found, start=2):
-        merged_text(ws, row + offset, WHAT_COLUMNS, what, page.wrap)
-        merged_text(ws, row + offset, WHERE_COLUMNS, where, page.wrap)
-        fit_row(ws, row + offset, [(what, _span_width(WHAT_COLUMNS)),
-                                   (where, _span_width(WHERE_COLUMNS))])
-    return row + len(found) + 2
+    merged_text(ws, row + 1, WHERE_COLUMNS, "Waar aanpassen (in de werkmap)", page.header)
+    row += 2
+    for group, points in grouped(found):
+        merged_text(ws, row, WHAT_COLUMNS, f"{group} ({len(points)})", page.group)
+        row += 1
+        for what, where, _ in points:
+            merged_text(ws, row, WHAT_COLUMNS, what, page.wrap)
+            merged_text(ws, row, WHERE_COLUMNS, where, page.wrap)
+            fit_row(ws, row, [(what, _span_width(WHAT_COLUMNS)),
+                              (where, _span_width(WHERE_COLUMNS))])
+            row += 1
+    return row
 
 
 def _span_width(columns: tuple[int, int]) -> float:
@@ -927,10 +1022,17 @@ def _write_sent(page: _Page, recent: Sequence[SentRecord]) -> None:
     columns = [Column("Datum", 16, "datetime"), Column("Soort", 18), Column("Ontvanger", 30),
                Column("Naam", 22), Column("Resultaat", 22, "wrap"),
                Column("Toelichting", 60, "wrap")]
-    table = [(r.at, KIND_LABELS.get(r.kind, r.kind), r.address, r.name,
-              RESULT_LABELS.get(r.status, r.status), _explain(r)) for r in recent]
+    table = [(r.at, KIND_LABELS.get(r.kind, r.kind), r.address, r.name, result_label(r),
+              _explain(r)) for r in recent]
     styles = [SENT_HIGHLIGHTS.get(r.status) for r in recent]
     write_table(page, ws, columns, table, styles)
+
+
+def result_label(record: SentRecord) -> str:
+    """The Resultaat column: a mail written to an outbox folder is "in outbox", not sent."""
+    if record.status == "sent" and in_outbox(record):
+        return f"in outbox ({record.destination.removeprefix('outbox:')}), niet verzonden"
+    return RESULT_LABELS.get(record.status, record.status)
 
 
 def _explain(record: SentRecord) -> str:

@@ -196,18 +196,17 @@ def test_mails_this_week_counts_delivered_mails_of_the_past_seven_days_only() ->
 def test_problems_say_what_needs_a_person_and_where_to_fix_it() -> None:
     course, allocation, records = small_scenario()
     found = headline(course, allocation, records, TODAY).problems
-    wheres = [where for _, where in found]
-    assert wheres == [
-        "Deelnemers, rij 3, kolom E-mail",
-        "Bijeenkomsten, rij 3, kolom Online link",
-        "Bijeenkomsten, rij 5, kolom Datum",
-        "Deelnemers, rij 9, kolom E-mail",
-        "Deelnemers, rij 5",
-        "Instellingen, Max gemeenten; Deelnemers, rij 8",
+    assert [(p.group, p.where) for p in found] == [
+        ("Limieten", "Deelnemers, rij 5"),
+        ("Limieten", "Instellingen, Max gemeenten; Deelnemers, rij 8"),
+        ("Ongeldige aanmeldingen", "Deelnemers, rij 9, kolom E-mail"),
+        ("Waarschuwingen", "Bijeenkomsten, rij 3, kolom Online link"),
+        ("Waarschuwingen", "Bijeenkomsten, rij 5, kolom Datum"),
+        ("Bezorging van mail", "Deelnemers, rij 3, kolom E-mail"),
     ]
-    assert "550 5.1.1 User unknown" in found[0][0]
-    assert "deelnemer3@example.nl" in found[0][0]
-    assert "'s-Gravenhage" in found[-1][0]
+    assert "550 5.1.1 User unknown" in found[-1].what
+    assert "deelnemer3@example.nl" in found[-1].what
+    assert "'s-Gravenhage" in found[1].what
 
 
 def test_bounce_is_no_longer_a_problem_once_the_address_is_corrected() -> None:
@@ -216,14 +215,14 @@ def test_bounce_is_no_longer_a_problem_once_the_address_is_corrected() -> None:
                              for r in course.registrations], meetings=course.meetings,
                             settings=course.settings)
     found = headline(corrected, allocation, records, TODAY).problems
-    assert not any("geweigerd" in what for what, _ in found)
+    assert not any("geweigerd" in what for what, _, _ in found)
 
 
 def test_bounce_is_no_longer_a_problem_once_a_later_mail_is_delivered() -> None:
     course, allocation, records = small_scenario()
     records.append(record("herinnering", "deelnemer3@example.nl", days_ago=0, scope="m1-7d"))
     found = headline(course, allocation, records, TODAY).problems
-    assert not any("geweigerd" in what for what, _ in found)
+    assert not any("geweigerd" in what for what, _, _ in found)
 
 
 def test_a_mail_left_sending_by_an_interrupted_run_is_a_problem_the_next_day() -> None:
@@ -231,18 +230,19 @@ def test_a_mail_left_sending_by_an_interrupted_run_is_a_problem_the_next_day() -
     records.append(record("bevestiging", "deelnemer4@example.nl", status="sending",
                           days_ago=1))
     found = headline(course, allocation, records, TODAY).problems
-    assert found[1] == (
+    assert found[-1] == (
         "Onbekend of de bevestiging aan deelnemer4 (deelnemer4@example.nl) van 07-11-2021 is "
-        "aangekomen: het verzenden werd onderbroken; navragen", "Deelnemers, rij 4")
+        "aangekomen: het verzenden werd onderbroken; navragen", "Deelnemers, rij 4",
+        "Bezorging van mail")
     records.append(record("bevestiging", "deelnemer4@example.nl", days_ago=0))
     assert not any("onderbroken" in what
-                   for what, _ in headline(course, allocation, records, TODAY).problems)
+                   for what, _, _ in headline(course, allocation, records, TODAY).problems)
 
 
 def test_online_meeting_that_already_took_place_needs_no_link() -> None:
     course, allocation, records = small_scenario()
     found = headline(course, allocation, records, date(2021, 12, 3)).problems
-    assert not any("Online link" in where for _, where in found)
+    assert not any("Online link" in where for _, where, _ in found)
 
 
 def test_nothing_to_do_when_all_is_in_order() -> None:
@@ -275,7 +275,7 @@ def test_overview_lists_the_problems_with_where_to_fix_them() -> None:
     course, allocation, records = small_scenario()
     ws = open_summary(build_summary(course, allocation, records, TODAY))["Overzicht"]
     cells = [(row[0], row[3]) for row in ws.iter_rows(values_only=True)]  # what A:C, where D:E
-    for what, where in headline(course, allocation, records, TODAY).problems:
+    for what, where, _ in headline(course, allocation, records, TODAY).problems:
         assert (what, where) in cells
 
 

@@ -627,6 +627,7 @@ def _context(
         "cijfers": [],
         "opkomst": [],
         "aandachtspunten": [],
+        "aandachtsgroepen": [],
     }
 
 
@@ -701,6 +702,7 @@ _HEADLINE_FIGURES = (
     ("ongeldig", "Ongeldige aanmeldingen"),
     ("afgemeld", "Afgemeld"),
     ("mails_this_week", "E-mails verstuurd (afgelopen 7 dagen)"),
+    ("mails_in_outbox", "In de outbox gezet, niet verstuurd (afgelopen 7 dagen)"),
 )
 
 
@@ -712,12 +714,19 @@ def _from_headline(headline: object) -> dict[str, object]:
         limit = getattr(headline, "max_gemeenten", None)
         if name == "gemeenten" and limit:
             value = f"{value} van {limit}"
+        if name == "mails_in_outbox" and not value:
+            continue  # said only when it happened: mail that was not sent
         if value is not None:
             figures.append((label, value))
-    problems = [f"{what} ({where})" if where else str(what)
-                for what, where in getattr(headline, "problems", ())]
+    found = list(getattr(headline, "problems", ()))
+    groups: dict[str, list[str]] = {}
+    for problem in found:
+        what, where = problem[0], problem[1]
+        point = f"{what} ({where})" if where else str(what)
+        groups.setdefault(getattr(problem, "group", "") or "Aandachtspunten", []).append(point)
     return {"cijfers": figures, "opkomst": list(getattr(headline, "per_meeting", ())),
-            "aandachtspunten": problems}
+            "aandachtspunten": [p for points in groups.values() for p in points],
+            "aandachtsgroepen": list(groups.items())}
 
 
 def enumeration(items: Iterable[object]) -> str:
@@ -994,6 +1003,8 @@ def _samples() -> Iterator[tuple[MailIntent, Course, Mapping[str, object]]]:
         "cijfers": [("Bevestigde deelnemers", 42), ("Op de wachtlijst", 3)],
         "opkomst": [("1. Waarom een wijkaanpak? — do 11-11-2021", 40)],
         "aandachtspunten": ["1 e-mail kon niet worden bezorgd (Deelnemers, rij 7)"],
+        "aandachtsgroepen": [("Bezorging van mail",
+                              ["1 e-mail kon niet worden bezorgd (Deelnemers, rij 7)"])],
     }
     yield intent(MailKind.BEVESTIGING, participant), course, {}
     yield intent(MailKind.BEVESTIGING, participant, meetings=(1, 2, 3, 4),
