@@ -27,6 +27,7 @@ from leergang_ops.errors import InputError, LeergangError
 from leergang_ops.model import Finding, Level, Status
 
 if TYPE_CHECKING:
+    from leergang_ops.dutch_argparse import DutchArgumentParser
     from leergang_ops.jobs import Checked, RunReport
 
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -176,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
 DEFAULT_RUN_TIME = time(7, 15)  # the README's time: after the night, before the office
 
 
-def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+def _command(commands: argparse._SubParsersAction[DutchArgumentParser], name: str,
              summary: str) -> argparse.ArgumentParser:
     """A subcommand taking the workbook as its first argument."""
     command = commands.add_parser(name, help=summary, description=summary[0].upper()

@@ -46,10 +46,10 @@ from leergang_ops.model import (
     Status,
 )
 from leergang_ops.planning import Plan, plan, plan_findings
+from leergang_ops.status_colours import STATUS_COLOURS
 from leergang_ops.workbook.files import ensure_not_in_use
 from leergang_ops.workbook.read import load_course
 from leergang_ops.workbook.schema import TOOL_COLUMNS
-from leergang_ops.status_colours import STATUS_COLOURS
 from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
 
 if TYPE_CHECKING:

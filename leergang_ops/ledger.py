@@ -266,7 +266,8 @@ def adopt_legacy(workbook: Path, env: Mapping[str, str]) -> Path:
         os.replace(legacy, target)
     with contextlib.suppress(OSError):
         os.unlink(legacy.with_name(legacy.name + ".lock"))
-    log.info("Verzendlogboek %s hernoemd naar %s (voortaan gevonden via de leergang)", legacy, target)
+    log.info("Verzendlogboek %s hernoemd naar %s (voortaan gevonden via de leergang)",
+             legacy, target)
     return target
 
 

@@ -150,7 +150,8 @@ def test_a_single_error_is_said_once_with_where_it_is(
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
-    assert err[0].startswith(f"leergang-ops: {path.name}: Instellingen, ") and "'Leergang'" in err[0]
+    assert err[0].startswith(f"leergang-ops: {path.name}: Instellingen, ")
+    assert "'Leergang'" in err[0]
 
 
 def test_an_empty_workbook_is_said_once(tmp_path: Path,
@@ -170,7 +171,8 @@ def test_a_dry_run_lists_the_mails_in_dutch(make_workbook: Build,
     assert main(["run", str(path), "--today", "2021-10-05", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["soort", "ontvanger", "bijeenkomst"]
-    assert out[-1] == "3 mails klaar om te versturen; proefrun: er is niets geschreven of verstuurd."
+    assert out[-1] == ("3 mails klaar om te versturen; proefrun: er is niets geschreven of "
+                       "verstuurd.")
 
 
 def test_a_dry_run_after_the_course_says_it_is_over(

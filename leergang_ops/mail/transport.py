@@ -705,7 +705,8 @@ def open_transport(env: Mapping[str, str], outbox_default: Path) -> Outbox | Smt
     folder = outbox_folder(env, outbox_default)
     if config is None or folder is not None:
         if config is not None:
-            log.info("LEERGANG_OUTBOX is ingesteld: mails gaan naar %s, niet naar %s", folder, config.where)
+            log.info("LEERGANG_OUTBOX is ingesteld: mails gaan naar %s, niet naar %s", folder,
+                     config.where)
         return Outbox(folder or outbox_default)
     return SmtpTransport(config)
 

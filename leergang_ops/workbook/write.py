@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from leergang_ops.environment import fault
@@ -26,7 +27,7 @@ _R = TypeVar("_R")
 
 
 @contextlib.contextmanager
-def course_errors(path: object = None) -> Iterator[None]:
+def course_errors(path: Path | str | None = None) -> Iterator[None]:
     """Re-raise the xlsx package's errors as the course's, keeping the message.
 
     `path` names the file a disk fault is reported for when the OS error names none (a
@@ -52,7 +53,8 @@ def _in_course_terms(func: Callable[_P, _R], written: int) -> Callable[_P, _R]:
     argument `written` is the file it writes, named in a disk fault."""
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with course_errors(args[written] if len(args) > written else None):
+        target = args[written] if len(args) > written else None
+        with course_errors(target if isinstance(target, str | Path) else None):
             return func(*args, **kwargs)
     return wrapper
 

@@ -525,7 +525,8 @@ class _SheetPatcher:
             return base
         if self.styles is None:
             if not self.warned_styles:
-                log.warning("werkmap heeft geen opmaakdeel (styles); celopmaak wordt niet toegepast")
+                log.warning("werkmap heeft geen opmaakdeel (styles); celopmaak wordt niet "
+                            "toegepast")
                 self.warned_styles = True
             return base
         # Keyed on the style object: the writes keep it alive while the patch runs.
