@@ -480,7 +480,8 @@ def read_bounces(config: ImapConfig, since: date, seen: Set[tuple[int, int]],
         found = box.search_since(since)
         new = tuple(uid for uid in found if (uidvalidity, uid) not in seen)
         messages = tuple(box.classified(new))
-    log.info("IMAP %s: %d berichten sinds %s, %d nieuw", config.where, len(found), since, len(new))
+    log.info("IMAP %s: %d %s sinds %s, %d nieuw", config.where, len(found),
+             "bericht" if len(found) == 1 else "berichten", since, len(new))
     return Scan(uidvalidity, new, messages)
 
 
