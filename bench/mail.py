@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.generate import make_workbook
 from bench.run import leergang, measure_pair, python, row
-from leergang_ops.ledger import ledger_path
+from leergang_ops.ledger_location import ledger_path
 
 CONFIRMATIONS = 1_000
 

@@ -25,13 +25,11 @@ from leergang_ops.ledger import (
     TEMPLATES_CHECKED,
     WORKBOOK_FACT,
     Ledger,
-    adopt_legacy,
-    ledger_path,
     passed_check,
     read_ledger_records,
     read_ledger_state,
-    run_lock,
 )
+from leergang_ops.ledger_location import adopt_legacy, ledger_path
 from leergang_ops.model import (
     Allocation,
     Course,
@@ -46,6 +44,7 @@ from leergang_ops.model import (
     Status,
 )
 from leergang_ops.planning import Plan, plan, plan_findings
+from leergang_ops.run_lock import run_lock
 from leergang_ops.status_colours import STATUS_COLOURS
 from leergang_ops.workbook.files import ensure_not_in_use
 from leergang_ops.workbook.read import load_course

@@ -1,4 +1,6 @@
-"""The send ledger (SQLite beside the workbook) and the lock that keeps two runs apart.
+"""The send ledger (SQLite beside the workbook): what was sent, and the state planning reads.
+
+Where it lives is ledger_location.py; the lock that keeps two runs apart is run_lock.py.
 
 The ledger is the truth about what was sent: one row per idempotency key
 `(kind, recipient, scope)`, moving sending → sent / deferred / bounced. A mail is recorded as
@@ -17,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from leergang_ops.environment import fault, translated
-from leergang_ops.errors import EnvironmentFault, InputError, WorkbookInUse
+from leergang_ops.errors import EnvironmentFault, InputError
 from leergang_ops.model import LedgerState, MailIntent, MailKind, MeetingDetails, SentRecord
 
 log = logging.getLogger(__name__)
@@ -156,82 +156,7 @@ _UPSERT_MAIL = """
 """
 
 
-def ledger_path(workbook: Path, env: Mapping[str, str]) -> Path:
-    """Return where the course's ledger lives: found by the course, not by the file's name.
-
-    `LEERGANG_STATE` wins (a file; or a folder for the default name). Else the workbook's
-    real folder (symbolic links resolved) holds `<leergang>.leergang.sqlite`, named after
-    the `Leergang` setting: a renamed workbook, or one opened through another link, finds
-    its history; a new edition under a new name starts a new ledger. A ledger of an older
-    release (`<file name>.leergang.sqlite`) is used until `adopt_legacy` moves it.
-    When the workbook cannot be read, the ledger that last served this file is used.
-    """
-    folder, name = _default_location(workbook, env)
-    configured = env.get(STATE_ENV, "").strip()
-    if configured and not Path(configured).expanduser().is_dir():
-        return Path(configured).expanduser()
-    course = _course_name(workbook)
-    if course is None:
-        return _ledger_of_file(folder, workbook) or folder / (workbook.stem + LEDGER_SUFFIX)
-    path = folder / f"{_slug(course)}{LEDGER_SUFFIX}"
-    legacy = folder / name
-    if not path.exists() and legacy != path and legacy.exists():
-        return legacy
-    return path
-
-
-def _default_location(workbook: Path, env: Mapping[str, str]) -> tuple[Path, str]:
-    """The folder for the default ledger name, and the name an older release used."""
-    configured = env.get(STATE_ENV, "").strip()
-    legacy_name = workbook.stem + LEDGER_SUFFIX
-    if configured and Path(configured).expanduser().is_dir():
-        return Path(configured).expanduser(), legacy_name
-    real = _real(workbook)
-    return real.parent, real.stem + LEDGER_SUFFIX
-
-
-def _real(workbook: Path) -> Path:
-    try:
-        return workbook.resolve(strict=True)
-    except OSError:
-        return workbook.absolute()
-
-
-def _course_name(workbook: Path) -> str | None:
-    try:
-        stat = workbook.stat()
-    except OSError:
-        return None
-    return _course_name_of(str(_real(workbook)), stat.st_mtime_ns, stat.st_size)
-
-
-@lru_cache(maxsize=8)
-def _course_name_of(path: str, mtime_ns: int, size: int) -> str | None:
-    # Cached by the file's identity: a run asks several times, and the workbook may be large.
-    from leergang_ops.workbook.read import course_name
-
-    return course_name(Path(path))
-
-
-def _slug(name: str) -> str:
-    """`Leergang slagvaardige wijkaanpak` → `leergang-slagvaardige-wijkaanpak`."""
-    import unicodedata
-
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = "-".join("".join(c if c.isalnum() else " " for c in ascii_name.lower()).split())
-    return slug[:80].strip("-") or "leergang"
-
-
 WORKBOOK_FACT = "werkmap"  # the file name of the workbook the ledger last served
-
-
-def _ledger_of_file(folder: Path, workbook: Path) -> Path | None:
-    """The ledger in `folder` that last served a workbook of this name (it cannot be read now)."""
-    wanted = _real(workbook).name
-    for candidate in sorted(folder.glob(f"*{LEDGER_SUFFIX}")):
-        if _read_only(candidate, lambda db: _fact(db, WORKBOOK_FACT), None) == wanted:
-            return candidate
-    return None
 
 
 def _fact(db: sqlite3.Connection, name: str) -> str | None:
@@ -241,34 +166,9 @@ def _fact(db: sqlite3.Connection, name: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def adopt_legacy(workbook: Path, env: Mapping[str, str]) -> Path:
-    """Move an older release's `<file name>.leergang.sqlite` to the course's name; the path.
-
-    Done under the old ledger's run lock, after a checkpoint that empties its WAL (the WAL
-    file goes by the database's name: renamed apart, committed mails would be lost).
-    """
-    path = ledger_path(workbook, env)
-    folder, name = _default_location(workbook, env)
-    legacy = folder / name
-    course = _course_name(workbook)
-    if course is None or path != legacy:
-        return path
-    target = folder / f"{_slug(course)}{LEDGER_SUFFIX}"
-    if target == legacy or target.exists():
-        return path
-    with run_lock(legacy):
-        db = sqlite3.connect(legacy, isolation_level=None)
-        try:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            db.execute("PRAGMA journal_mode = DELETE")  # no WAL file left to leave behind
-        finally:
-            db.close()
-        os.replace(legacy, target)
-    with contextlib.suppress(OSError):
-        os.unlink(legacy.with_name(legacy.name + ".lock"))
-    log.info("Verzendlogboek %s hernoemd naar %s (voortaan gevonden via de leergang)",
-             legacy, target)
-    return target
+def read_fact(path: Path, name: str) -> str | None:
+    """One fact the ledger at `path` remembers, read without writing; None when there is none."""
+    return _read_only(path, lambda db: _fact(db, name), None)
 
 
 _SentRecord = tuple[MailIntent, datetime, str, Mapping[int, tuple[MeetingDetails, int]], str]
@@ -834,71 +734,3 @@ def passed_check(path: Path, what: str) -> str | None:
         return _read_only(path, fingerprint, None)
     except (InputError, EnvironmentFault):  # no such table yet, or no database at all
         return None  # (the run's own check of the ledger says what is wrong with it)
-
-
-@contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Hold `<ledger>.lock` for the block, so two runs never overlap; raise WorkbookInUse.
-
-    The lock is the operating system's (flock), so a crashed run releases it with its process;
-    the file itself stays and only names the last holder's process id.
-    """
-    lock_path = path.with_name(path.name + ".lock")
-    with translated(lock_path):
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if not _try_lock(fd):
-            raise WorkbookInUse(
-                f"Er loopt al een run voor deze leergang{_holder(fd)}; er is niets gedaan. "
-                f"Probeer het later opnieuw. (Vergrendeling: {lock_path})")
-        with translated(lock_path):
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        try:
-            yield
-        finally:
-            _unlock(fd)
-    finally:
-        os.close(fd)
-
-
-def _holder(fd: int) -> str:
-    """Describe the process holding the lock, from the pid it wrote, or nothing."""
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        text = os.read(fd, 32).decode(errors="replace").strip()
-    except OSError:  # Windows refuses reading a region another process locked
-        return ""
-    return f" (proces {text})" if text.isdigit() else ""
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(fd: int) -> bool:
-        """Take the lock without waiting; False when another process holds it."""
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _try_lock(fd: int) -> bool:
-        """Take the lock without waiting; False when another process holds it."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -18,8 +18,10 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import Ledger, ledger_path, run_lock
+from leergang_ops.ledger import Ledger
+from leergang_ops.ledger_location import ledger_path
 from leergang_ops.model import MailIntent, MailKind
+from leergang_ops.run_lock import run_lock
 from tests.conftest import REGISTRATION_HEADER, person
 
 Build = Callable[..., Path]

@@ -22,7 +22,8 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import Ledger, ledger_path
+from leergang_ops.ledger import Ledger
+from leergang_ops.ledger_location import ledger_path
 from leergang_ops.model import LedgerState
 from leergang_ops.workbook.write import CellWrite, write_cells
 from tests.conftest import person

@@ -19,12 +19,12 @@ from leergang_ops.ledger import (
     SCHEMA_VERSION,
     TEMPLATES_CHECKED,
     Ledger,
-    ledger_path,
     passed_check,
     read_ledger_state,
-    run_lock,
 )
+from leergang_ops.ledger_location import ledger_path
 from leergang_ops.model import LedgerState, MailIntent, MailKind
+from leergang_ops.run_lock import run_lock
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2021, 11, 4, 7, 0)
@@ -391,7 +391,7 @@ def test_the_ledger_folder_is_created(tmp_path: Path) -> None:
 HOLD_LOCK = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from leergang_ops.ledger import run_lock
+    from leergang_ops.run_lock import run_lock
     with run_lock(Path(sys.argv[1])):
         print("held", flush=True)
         sys.stdin.read()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import ledger_path
+from leergang_ops.ledger_location import ledger_path
 from leergang_ops.workbook.write import CellWrite, write_cells
 from tests.conftest import person
 from tests.smtp_server import SmtpServer

@@ -18,7 +18,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from leergang_ops.cli import main
-from leergang_ops.ledger import ledger_path
+from leergang_ops.ledger_location import ledger_path
 from tests.imap_server import ImapServer
 from tests.smtp_server import SmtpServer, free_port
 

@@ -888,8 +888,8 @@ def load_course(path: Path) -> Course:
 def course_name(path: Path) -> str | None:
     """The `Leergang` setting alone, read quickly; None when the workbook cannot tell.
 
-    The send ledger is found by it (ledger.ledger_path), so this must not fail on a workbook
-    that `load_course` would refuse for other reasons.
+    The send ledger is found by it (ledger_location.ledger_path), so this must not fail on a
+    workbook that `load_course` would refuse for other reasons.
     """
     try:
         book = _open_workbook(path)
