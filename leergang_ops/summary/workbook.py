@@ -1,13 +1,4 @@
-"""The weekly summary workbook for the contact person (contract §3 `overzicht`, §4 `summary`).
-
-Built fresh from the course, its allocation and the send ledger; it never reads or touches the
-organisers' workbook. Sheets, headers and texts are Dutch. Every text that came from a person
-(names, municipalities, remarks, server replies) is written as a string cell, never as a
-formula, so a registration named `=HYPERLINK(...)` cannot run anything in Excel.
-
-`gemeenten` in the headline counts municipalities with at least one *confirmed* participant:
-that is what the contact person plans rooms and groups around.
-"""
+"""The summary as an .xlsx (XlsxWriter): five sheets that print on A4, texts never formulas."""
 
 from __future__ import annotations
 
@@ -16,13 +7,11 @@ import logging
 import os
 import re
 import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
-from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 import xlsxwriter
 from babel.dates import format_date
@@ -34,27 +23,41 @@ from leergang_ops import municipalities
 from leergang_ops.model import (
     Allocation,
     Course,
-    Decision,
-    Finding,
-    Level,
     Meeting,
-    Registration,
     SentRecord,
     Status,
 )
 from leergang_ops.status_colours import STATUS_COLOURS
-from leergang_ops.workbook.schema import SHEET_MEETINGS, SHEET_SETTINGS
+from leergang_ops.summary.attention import (
+    Problem,
+    grouped,
+)
+from leergang_ops.summary.figures import (
+    KIND_LABELS,
+    MUNICIPALITY_WAITING,
+    RESULT_LABELS,
+    SHEET_MUNICIPALITIES,
+    SHEET_OVERVIEW,
+    SHEET_QUESTIONS,
+    SHEET_REGISTRATIONS,
+    SHEET_SENT,
+    Attendance,
+    MunicipalityRow,
+    attendance,
+    in_outbox,
+    local_time,
+    meeting_label,
+    municipality_rows,
+    recent_records,
+    sort_key,
+)
+from leergang_ops.summary.headline import (
+    Headline,
+    headline,
+)
 
 logger = logging.getLogger(__name__)
 
-SHEET_OVERVIEW = "Overzicht"
-SHEET_MUNICIPALITIES = "Gemeenten"
-SHEET_REGISTRATIONS = "Deelnemers"
-SHEET_QUESTIONS = "Vragen"
-SHEET_SENT = "Verzonden"
-
-ZONE = ZoneInfo("Europe/Amsterdam")
-WEEK = timedelta(days=7)
 
 FONT = {"font_name": "Arial", "font_size": 10}
 WORKBOOK_OPTIONS = {
@@ -78,20 +81,6 @@ PRINTABLE_HEIGHT = 595 - 72 * (0.75 + 0.6)  # points down landscape A4, within t
 LINE_HEIGHT = 12.75  # points per line of Arial 10, as Excel spaces them
 PADDING = 2.25  # points above and below the text of a wrapped row
 
-MUNICIPALITY_ADMITTED = "toegelaten"
-MUNICIPALITY_FULL = "vol"
-MUNICIPALITY_WAITING = "wachtlijst"
-MUNICIPALITY_INACTIVE = "geen actieve aanmelding"
-
-KIND_LABELS = {
-    "bevestiging": "Bevestiging",
-    "wachtlijst": "Wachtlijstbericht",
-    "herinnering": "Herinnering",
-    "wijziging": "Wijziging",
-    "overzicht": "Wekelijks overzicht",
-    "storing": "Storingsbericht",
-    "afmelding": "Afmelding",
-}
 NAVY = "#1F3864"
 STYLES: dict[str, dict[str, object]] = {
     "text": {"valign": "top"},
@@ -110,441 +99,6 @@ FILLS = {
 }
 SENT_HIGHLIGHTS = {"bounced": "geweigerd", "deferred": "uitgesteld",
                    "returned": "uitgesteld", "returned-unmatched": "uitgesteld"}
-RESULT_LABELS = {
-    "sent": "verzonden",
-    "bounced": "geweigerd",
-    "deferred": "uitgesteld, wordt opnieuw geprobeerd",
-    "sending": "onderbroken tijdens verzenden",
-    "returned": "kwam terug om inhoud of beleid (niet aan het adres)",
-    "returned-unmatched": "mogelijk teruggekomen: niet door dit programma verstuurd",
-}
-RETURNED = frozenset({"returned", "returned-unmatched"})  # bounces, not mails of the ledger
-
-
-# The attention list's groups, in the order an organiser works through them.
-GROUP_LIMITS = "Limieten"
-GROUP_INVALID = "Ongeldige aanmeldingen"
-GROUP_WARNINGS = "Waarschuwingen"
-GROUP_DELIVERY = "Bezorging van mail"
-GROUPS = (GROUP_LIMITS, GROUP_INVALID, GROUP_WARNINGS, GROUP_DELIVERY)
-
-
-class Problem(NamedTuple):
-    """One point of the attention list: what needs a person, and where to fix it."""
-
-    what: str
-    where: str
-    group: str
-
-
-@dataclass(frozen=True)
-class Headline:
-    """The figures of the Overzicht sheet and of the weekly mail's body."""
-
-    gemeenten: int  # municipalities with at least one confirmed participant
-    max_gemeenten: int
-    bevestigd: int
-    wachtlijst: int
-    overboekt: int
-    ongeldig: int
-    afgemeld: int
-    per_meeting: tuple[tuple[str, int], ...]  # (meeting label, expected attendance)
-    mails_this_week: int  # delivered (status `sent`) in the 7 days up to and including today
-    problems: tuple[Problem, ...]  # grouped as GROUPS, each with where to fix it
-    mails_in_outbox: int = 0  # of the past 7 days, written to an outbox folder: not sent
-
-
-@dataclass(frozen=True)
-class MunicipalityRow:
-    """One line of the Gemeenten sheet."""
-
-    name: str
-    bevestigd: int  # confirmed registrations that count toward the limit
-    bestuurders: int  # confirmed bestuurders (counted or not, see Settings)
-    overboekt: int
-    wachtlijst: int
-    domains: tuple[str, ...]  # beleidsdomeinen of the confirmed, first spelling wins
-    status: str
-    warnings: tuple[str, ...]
-    rows: tuple[int, ...]  # the municipality's rows on Deelnemers
-
-
-@dataclass(frozen=True)
-class Attendance:
-    """Who is expected at one meeting."""
-
-    meeting: Meeting
-    deelnemers: int
-    bestuurders: int
-
-    @property
-    def total(self) -> int:
-        return self.deelnemers + self.bestuurders
-
-
-# ---------------------------------------------------------------------------- figures (pure)
-
-
-def headline(course: Course, allocation: Allocation, records: Sequence[SentRecord],
-             today: date) -> Headline:
-    """The summary's figures as of `today`."""
-    return Headline(
-        gemeenten=sum(1 for m in municipality_rows(course, allocation) if m.bevestigd
-                      or m.bestuurders),
-        max_gemeenten=course.settings.max_gemeenten,
-        bevestigd=allocation.count(Status.BEVESTIGD),
-        wachtlijst=allocation.count(Status.WACHTLIJST),
-        overboekt=allocation.count(Status.OVERBOEKT),
-        ongeldig=allocation.count(Status.ONGELDIG),
-        afgemeld=allocation.count(Status.AFGEMELD),
-        per_meeting=tuple((meeting_label(a.meeting), a.total)
-                          for a in attendance(course, allocation)),
-        mails_this_week=sum(1 for r in recent_records(records, today)
-                            if r.status == "sent" and not in_outbox(r)),
-        problems=tuple(problems(course, allocation, records, today)),
-        mails_in_outbox=sum(1 for r in recent_records(records, today)
-                            if r.status == "sent" and in_outbox(r)),
-    )
-
-
-def in_outbox(record: SentRecord) -> bool:
-    """Written to an outbox folder instead of sent (contract §4: never called sent)."""
-    return record.destination.startswith("outbox:")
-
-
-def meeting_label(meeting: Meeting) -> str:
-    """`1. Waarom een wijkaanpak? — do 11-11-2021`."""
-    when = (format_date(meeting.datum, "EEE dd-MM-yyyy", locale="nl") if meeting.datum
-            else "datum nog niet bekend")
-    return f"{meeting.nr}. {meeting.titel} — {when}"
-
-
-def attendance(course: Course, allocation: Allocation) -> list[Attendance]:
-    """Expected attendance per meeting: the confirmed who attend it (bestuurders: theirs only)."""
-    status = allocation.by_row()
-    confirmed = [r for r in course.registrations
-                 if r.row in status and status[r.row].status == Status.BEVESTIGD]
-    result = []
-    for meeting in course.meetings:
-        going = [r for r in confirmed if meeting.nr in {m.nr for m in course.meetings_for(r)}]
-        bestuurders = sum(1 for r in going if r.is_bestuurder)
-        result.append(Attendance(meeting, len(going) - bestuurders, bestuurders))
-    return result
-
-
-def local_time(moment: datetime) -> datetime:
-    """A naive Europe/Amsterdam wall-clock time; aware times (the ledger's) are converted."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(ZONE).replace(tzinfo=None)
-
-
-def recent_records(records: Iterable[SentRecord], today: date) -> list[SentRecord]:
-    """Records of the 7 days up to and including `today`, oldest first.
-
-    Consecutive weekly summaries thus cover every day exactly once.
-    """
-    first = today - WEEK + timedelta(days=1)
-    recent = [r for r in records if first <= local_time(r.at).date() <= today]
-    return sorted(recent, key=lambda r: local_time(r.at))
-
-
-def municipality_rows(course: Course, allocation: Allocation) -> list[MunicipalityRow]:
-    """One row per municipality named on Deelnemers: admitted, then waiting, then the rest."""
-    groups: dict[str, list[Registration]] = defaultdict(list)
-    for reg in course.registrations:
-        if reg.gemeente.strip():
-            groups[municipalities.identity(reg.gemeente)].append(reg)
-    admitted = [municipalities.identity(n) for n in allocation.admitted]
-    waiting = [municipalities.identity(n) for n in allocation.waiting]
-    admitted = sorted((k for k in admitted if k in groups), key=lambda k: _group_key(groups[k]))
-    rest = sorted((k for k in groups if k not in admitted and k not in waiting),
-                  key=lambda k: _group_key(groups[k]))
-    decisions = allocation.by_row()
-    return [_municipality_row(course, groups[k], decisions, k in waiting)
-            for k in [*admitted, *waiting, *rest] if k in groups]
-
-
-def _group_key(regs: list[Registration]) -> str:
-    return sort_key(municipalities.display_name(regs[0].gemeente))
-
-
-def sort_key(name: str) -> str:
-    """Sort as a Dutch reader looks names up: `'s-Hertogenbosch` under H."""
-    return re.sub(r"^'[st][ -]", "", municipalities.normalise(name))
-
-
-def _municipality_row(course: Course, regs: list[Registration],
-                      decisions: dict[int, Decision], waiting: bool) -> MunicipalityRow:
-    statuses = Counter(decisions[r.row].status for r in regs if r.row in decisions)
-    confirmed = [r for r in regs if r.row in decisions
-                 and decisions[r.row].status == Status.BEVESTIGD]
-    counting = [r for r in confirmed
-                if not r.is_bestuurder or course.settings.bestuurders_tellen_mee]
-    domains: dict[str, str] = {}
-    for reg in confirmed:
-        if reg.beleidsdomein.strip():
-            domains.setdefault(" ".join(reg.beleidsdomein.split()).casefold(),
-                               reg.beleidsdomein.strip())
-    warnings: dict[str, None] = {}  # ordered set
-    for reg in regs:
-        if reg.row in decisions and decisions[reg.row].status != Status.AFGEMELD:
-            warnings.update(dict.fromkeys(decisions[reg.row].messages))
-    return MunicipalityRow(
-        name=municipalities.display_name(regs[0].gemeente),
-        bevestigd=len(counting),
-        bestuurders=sum(1 for r in confirmed if r.is_bestuurder),
-        overboekt=statuses[Status.OVERBOEKT],
-        wachtlijst=statuses[Status.WACHTLIJST],
-        domains=tuple(domains.values()),
-        status=_municipality_status(len(counting), course.settings.max_deelnemers_per_gemeente,
-                                    waiting, bool(confirmed)),
-        warnings=tuple(warnings),
-        rows=tuple(r.row for r in regs),
-    )
-
-
-def _municipality_status(counting: int, limit: int, waiting: bool, confirmed: bool) -> str:
-    if waiting:
-        return MUNICIPALITY_WAITING
-    if counting >= limit:
-        return MUNICIPALITY_FULL
-    return MUNICIPALITY_ADMITTED if confirmed else MUNICIPALITY_INACTIVE
-
-
-# ---------------------------------------------------------------------- problems (pure)
-
-
-def problems(course: Course, allocation: Allocation, records: Sequence[SentRecord],
-             today: date) -> list[Problem]:
-    """What needs a person, each with where to fix it: grouped as GROUPS, no duplicates."""
-    found = [
-        *(Problem(*p, GROUP_LIMITS) for p in (*_overbooked_problems(course, allocation),
-                                              *_waiting_problems(course, allocation))),
-        *(Problem(*p, GROUP_INVALID) for p in (*_invalid_problems(course, allocation),
-                                               *_error_findings(course, allocation))),
-        *(Problem(*p, GROUP_WARNINGS) for p in (*_meeting_problems(course, today),
-                                                *_warning_findings(course, allocation))),
-        *(Problem(*p, GROUP_DELIVERY) for p in (*_bounce_problems(course, records),
-                                                *_interrupted_problems(course, records,
-                                                                       today))),
-    ]
-    return list(dict.fromkeys(found))
-
-
-def grouped(found: Iterable[Problem]) -> list[tuple[str, list[Problem]]]:
-    """The problems under their group's heading, in the order of GROUPS; empty groups left out."""
-    by_group: dict[str, list[Problem]] = defaultdict(list)
-    for problem in found:
-        by_group[problem.group].append(problem)
-    return [(group, by_group[group]) for group in GROUPS if by_group[group]]
-
-
-def _rows_text(rows: Sequence[int]) -> str:
-    return f"rij {rows[0]}" if len(rows) == 1 else "rijen " + ", ".join(map(str, rows))
-
-
-def _bounce_problems(course: Course, records: Sequence[SentRecord]) -> list[tuple[str, str]]:
-    """Addresses whose latest mail was refused and that still stand in the workbook.
-
-    Correcting the address in the workbook solves it, so then it is no longer listed.
-    """
-    latest: dict[str, SentRecord] = {}
-    for record in sorted(records, key=lambda r: local_time(r.at)):
-        if record.status not in RETURNED:
-            latest[record.recipient] = record
-    rows = {r.email_key: r.row for r in course.registrations}
-    sheet = course.layout.sheet_name
-    contact = course.settings.contactpersoon_email.strip().casefold()
-
-    def where_is(recipient: str) -> str | None:
-        if recipient in rows:
-            return f"{sheet}, rij {rows[recipient]}, kolom E-mail"
-        return f"{SHEET_SETTINGS}, Contactpersoon e-mail" if recipient == contact else None
-
-    found = []
-    for recipient, record in latest.items():
-        where = where_is(recipient)
-        if record.status != "bounced" or where is None:
-            continue
-        reply = record.detail.strip() or "geen toelichting van de server"
-        verb = "kwam terug" if reply.startswith("mail kwam terug") else "is geweigerd"
-        reply = reply.removeprefix("mail kwam terug ")
-        found.append((f"Mail aan {record.name or record.address} ({record.address}) {verb}: "
-                      f"{reply}", where))
-    return [*found, *_returned_problems(records, where_is)]
-
-
-def _returned_problems(records: Sequence[SentRecord],
-                       where_is: Callable[[str], str | None]) -> list[tuple[str, str]]:
-    """Bounces that blame no address (content, policy) and those that are not ours."""
-    found = []
-    for record in records:
-        if record.status == "deferred" and record.about == "content":
-            found.append((f"Een {KIND_LABELS.get(record.kind, record.kind).lower()} aan "
-                          f"{record.address} is om de inhoud geweigerd door de mailserver "
-                          f"({record.detail}); dit ligt niet aan het adres, de mail wordt "
-                          "opnieuw geprobeerd", "de beheerder van de mailserver (spamfilter)"))
-        elif record.status == "returned":
-            found.append((f"Een {KIND_LABELS.get(record.kind, record.kind).lower()} aan "
-                          f"{record.address} kwam terug om de inhoud of het beleid van de "
-                          f"ontvangende server ({record.detail}); dit ligt niet aan het adres",
-                          "de beheerder van de mailserver (afzender, SPF/DKIM/DMARC)"))
-        elif record.status == "returned-unmatched":
-            where = where_is(record.recipient)
-            if where is not None:
-                found.append((f"Mogelijk teruggekomen mail voor {record.address} "
-                              f"({record.detail}): niet door dit programma verstuurd (een eigen "
-                              "mail van een collega?); controleer het adres", where))
-    return found
-
-
-def _interrupted_problems(course: Course, records: Sequence[SentRecord],
-                          today: date) -> list[tuple[str, str]]:
-    """Mails left `sending` by an interrupted run before today: did they arrive?
-
-    The ledger records a mail as sending before the SMTP transaction; one that never became
-    sent, deferred or bounced may or may not have reached its recipient.
-    """
-    latest: dict[tuple[str, str, str], SentRecord] = {}
-    for record in sorted(records, key=lambda r: local_time(r.at)):
-        latest[(record.kind, record.recipient, record.scope)] = record
-    rows = {r.email_key: r.row for r in course.registrations}
-    sheet = course.layout.sheet_name
-    found = []
-    for record in latest.values():
-        day = local_time(record.at).date()
-        if record.status != "sending" or day >= today:
-            continue
-        kind = KIND_LABELS.get(record.kind, record.kind).lower()
-        where = (f"{sheet}, rij {rows[record.recipient]}" if record.recipient in rows
-                 else f"tabblad {SHEET_SENT} van dit overzicht")
-        found.append((f"Onbekend of de {kind} aan {record.name or record.address} "
-                      f"({record.address}) van {day:%d-%m-%Y} is aangekomen: het verzenden "
-                      "werd onderbroken; navragen", where))
-    return found
-
-
-def _meeting_where(meeting: Meeting, column: str) -> str:
-    row = f"rij {meeting.row}" if meeting.row else f"bijeenkomst {meeting.nr}"
-    return f"{SHEET_MEETINGS}, {row}, kolom {column}"
-
-
-def _meeting_problems(course: Course, today: date) -> list[tuple[str, str]]:
-    found = []
-    for m in course.meetings:
-        if m.datum is None:
-            found.append((f"Bijeenkomst {m.nr} ({m.titel}) heeft nog geen datum; er gaan geen "
-                          "herinneringen uit", _meeting_where(m, "Datum")))
-        ahead = m.datum is None or m.datum >= today
-        if m.online and not m.online_link.strip() and ahead:
-            found.append((f"Bijeenkomst {m.nr} ({m.titel}) is online maar heeft nog geen link",
-                          _meeting_where(m, "Online link")))
-    return found
-
-
-def _error_findings_by_row(allocation: Allocation) -> dict[int, Finding]:
-    found: dict[int, Finding] = {}
-    for f in allocation.findings:
-        if f.level == Level.ERROR and f.row is not None:
-            found.setdefault(f.row, f)
-    return found
-
-
-def _invalid_problems(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
-    errors = _error_findings_by_row(allocation)
-    decisions = allocation.by_row()
-    sheet = course.layout.sheet_name
-    first_of: dict[str, Registration] = {}
-    for reg in course.registrations:
-        first_of.setdefault(reg.email_key, reg)
-    found = []
-    for reg in course.registrations:
-        decision = decisions.get(reg.row)
-        if decision is None or decision.status != Status.ONGELDIG:
-            continue
-        finding = errors.get(reg.row)
-        name = reg.naam or "iemand zonder naam"
-        where = finding.location() if finding else f"{sheet}, rij {reg.row}"
-        first = first_of.get(reg.email_key)
-        if finding and finding.code == "duplicate-email" and first and first.row != reg.row:
-            # The person is not invalid: only this second row of their address is.
-            found.append((_duplicate_text(reg, first, decisions.get(first.row)),
-                          f"{sheet}, rij {reg.row}"))
-            continue
-        why = finding.message if finding else decision.melding or "ongeldige aanmelding"
-        found.append((f"Ongeldige aanmelding van {name}: {why}", where))
-    return found
-
-
-def _duplicate_text(second: Registration, first: Registration,
-                    held: Decision | None) -> str:
-    """A second row with an address already registered: about the row, not the person."""
-    status = f", {held.status}" if held else ""
-    if second.naam.strip().casefold() == first.naam.strip().casefold():
-        return (f"{first.naam or 'Iemand'} staat twee keer op de lijst (rij {first.row}"
-                f"{status}, en rij {second.row}); rij {second.row} telt niet mee: verwijder "
-                "die rij")
-    return (f"Rij {second.row} ({second.naam or 'zonder naam'}) heeft hetzelfde e-mailadres "
-            f"als rij {first.row} ({first.naam or 'zonder naam'}{status}); rij {second.row} "
-            f"telt niet mee: geef {second.naam or 'deze persoon'} een eigen adres, of "
-            "verwijder de rij")
-
-
-def _error_findings(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
-    """Errors that are not about one invalid registration (those are listed already)."""
-    invalid_rows = set(_error_findings_by_row(allocation))
-    own = [f for f in allocation.findings if f.row not in invalid_rows]
-    return [(f.message, f.location() or "werkmap")
-            for f in (*course.findings, *own) if f.level == Level.ERROR]
-
-
-# Warnings listed elsewhere already: overbooking under the limits, a meeting without date
-# or link by _meeting_problems.
-_LISTED_ELSEWHERE = frozenset({"overbooked", "meeting-no-date", "meeting-online-no-link"})
-
-
-def _warning_findings(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
-    """Warnings an organiser should act on: the same policy domain twice, a misspelt
-    municipality, a bestuurder without a meeting for bestuurders, the workbook's own."""
-    names = {r.row: r.naam for r in course.registrations}
-    sheet = course.layout.sheet_name
-    found = []
-    for f in (*course.findings, *allocation.findings):
-        if f.level != Level.WARNING or f.code in _LISTED_ELSEWHERE:
-            continue
-        person = names.get(f.row) if f.sheet == sheet and f.row else None
-        what = f"{person}: {f.message}" if person else f.message
-        found.append((what, f.location() or "werkmap"))
-    return found
-
-
-def _overbooked_problems(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
-    decisions = allocation.by_row()
-    sheet = course.layout.sheet_name
-    limit = course.settings.max_deelnemers_per_gemeente
-    found = []
-    for m in municipality_rows(course, allocation):
-        rows = [r for r in m.rows
-                if r in decisions and decisions[r].status == Status.OVERBOEKT]
-        if rows:
-            more = "aanmelding" if len(rows) == 1 else "aanmeldingen"
-            found.append((f"{m.name} heeft {len(rows)} {more} meer dan de "
-                          f"{limit} plaatsen per gemeente: overleg wie er gaat",
-                          f"{sheet}, {_rows_text(rows)}"))
-    return found
-
-
-def _waiting_problems(course: Course, allocation: Allocation) -> list[tuple[str, str]]:
-    sheet = course.layout.sheet_name
-    limit = course.settings.max_gemeenten
-    waiting = [m for m in municipality_rows(course, allocation)
-               if m.status == MUNICIPALITY_WAITING]
-    return [(f"{m.name} staat op de wachtlijst (nummer {position}; maximaal {limit} "
-             "gemeenten): een plaats aanbieden of afzeggen",
-             f"{SHEET_SETTINGS}, Max gemeenten; {sheet}, {_rows_text(m.rows)}")
-            for position, m in enumerate(waiting, start=1)]
-
 
 # ------------------------------------------------------------------------ the workbook
 
