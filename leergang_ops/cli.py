@@ -16,7 +16,7 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         with _without_cycle_collector(args.command != "schedule"):
-            status: int = args.handler(args)
+            status: int = _on_workbook(args)
         return status
     except LeergangError as error:
         _report_error(error)
@@ -63,6 +63,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if argv is None:  # the process exits next
             _spare_the_collection_at_exit()
+
+
+# Commands that write the workbook: on a server, their working copy goes back afterwards.
+REMOTE_WRITES = frozenset({"flag", "run", "import"})
+LOCAL_ONLY = frozenset({"init"})
+
+
+def _on_workbook(args: argparse.Namespace) -> int:
+    """Run the command; a workbook on a server is fetched into its working copy first and
+    put back after (remote.py), so every command works on a file as it always did."""
+    target = getattr(args, "path", None)
+    if not isinstance(target, str) or args.command == "schedule":
+        status: int = args.handler(args)
+        return status
+    if args.command in LOCAL_ONLY:
+        raise InputError(f"{target}: '{args.command}' maakt een werkmap op schijf; zet die "
+                         "daarna op de server en geef dit adres aan de andere opdrachten.")
+    from leergang_ops.remote import remote_workbook
+
+    writes = args.command in REMOTE_WRITES and not getattr(args, "dry_run", False)
+    with remote_workbook(target, os.environ, writes=writes, reapply=_reapply(args)) as local:
+        args.url, args.path = target, local
+        status = args.handler(args)
+    return status
+
+
+def _reapply(args: argparse.Namespace) -> Callable[[Path], None]:
+    """What to do again on an organiser's newer version before it goes back (remote.py)."""
+    from leergang_ops import jobs
+
+    if args.command == "import":
+        from leergang_ops.importer import parse_mapping
+
+        return lambda path: (jobs.import_registrations(path, args.export,
+                                                       parse_mapping(args.map), os.environ),
+                             None)[1]
+    return lambda path: (jobs.flag(path, os.environ), None)[1]
 
 
 def _spare_the_collection_at_exit() -> None:
@@ -182,9 +219,18 @@ def _command(commands: argparse._SubParsersAction[DutchArgumentParser], name: st
     """A subcommand taking the workbook as its first argument."""
     command = commands.add_parser(name, help=summary, description=summary[0].upper()
                                   + summary[1:] + ".")
-    command.add_argument("path", type=Path, metavar="WERKMAP",
-                         help="de werkmap van de organisatoren (.xlsx)")
+    command.add_argument("path", type=_workbook_target, metavar="WERKMAP",
+                         help="de werkmap van de organisatoren: een .xlsx-bestand, of het "
+                              "https-adres van het bestand op een WebDAV-server (Nextcloud, "
+                              "SURFdrive)")
     return command
+
+
+def _workbook_target(text: str) -> Path | str:
+    """A file (Path) or a web address (str: Path would fold its `//`)."""
+    from leergang_ops.store import is_remote
+
+    return text if is_remote(text) else Path(text)
 
 
 def _add_today(parser: argparse.ArgumentParser) -> None:
@@ -281,16 +327,16 @@ def _validate(args: argparse.Namespace) -> int:
         print(_report(args.path, checked))
     status = EXIT_FINDINGS if checked.has_errors else EXIT_OK
     if args.connect:
-        status = max(status, _check_connections())
+        status = max(status, _check_connections(getattr(args, "url", None)))
     return status
 
 
-def _check_connections() -> int:
+def _check_connections(workbook_url: str | None = None) -> int:
     """Print one line per connection; the exit status the worst one calls for."""
     from leergang_ops.jobs import check_connections
 
     print("\nVerbindingen")
-    checks = check_connections(os.environ)
+    checks = check_connections(os.environ, workbook_url)
     for check in checks:
         print(f"  {'✓' if check.works else '✗'} {check.line}")
     return max((c.status for c in checks), default=EXIT_OK)
@@ -428,7 +474,15 @@ def _schedule(args: argparse.Namespace) -> int:
             status = main(["run", str(args.path), "--scheduled"])
         return status, " ".join(said.getvalue().split())
 
-    return run_daily(job, args.at, last_run=lambda: last_run_day(args.path, os.environ),
+    def last_run() -> date | None:
+        if isinstance(args.path, str):  # on a server: the working copy's ledger
+            from leergang_ops.remote import working_copy
+
+            local = working_copy(args.path, os.environ)
+            return last_run_day(local, os.environ) if local.exists() else None
+        return last_run_day(args.path, os.environ)
+
+    return run_daily(job, args.at, last_run=last_run,
                      now=lambda: datetime.now(ZONE).replace(tzinfo=None),
                      label=str(args.path), zone=f"tijdzone {ZONE.key}")
 

@@ -965,11 +965,13 @@ class ConnectionCheck:
     status: int = 0  # the exit status it calls for: 2 configuration, 1 unreachable
 
 
-def check_connections(env: Mapping[str, str]) -> list[ConnectionCheck]:
-    """`validate --connect`: log in to the mail server and the bounce mailbox, send nothing."""
+def check_connections(env: Mapping[str, str],
+                      workbook_url: str | None = None) -> list[ConnectionCheck]:
+    """`validate --connect`: log in to the mail server, the bounce mailbox and the workbook's
+    server; send and write nothing."""
     from leergang_ops.mail.transport import SmtpConfig, SmtpTransport
 
-    checks = []
+    checks = [] if workbook_url is None else [_webdav_check(workbook_url, env)]
     config = SmtpConfig.from_env(env)
     if config is None:
         checks.append(ConnectionCheck("SMTP: geen server ingesteld (LEERGANG_SMTP_HOST); "
@@ -978,6 +980,22 @@ def check_connections(env: Mapping[str, str]) -> list[ConnectionCheck]:
         checks.append(_connection(lambda: SmtpTransport(config).check(), f"SMTP {config.where}"))
     checks.append(_imap_check(env))
     return checks
+
+
+def _webdav_check(url: str, env: Mapping[str, str]) -> ConnectionCheck:
+    """The workbook's server: login, the file, its locks and whether we may write it."""
+    from leergang_ops.store.webdav import WebDav
+
+    def attempt() -> str:
+        with WebDav(url, env) as server:
+            props = server.props()
+            rights = {True: "mag schrijven", False: "mag NIET schrijven",
+                      None: "schrijfrechten blijken bij het terugzetten"}[props.may_write]
+            lock = (f"; vergrendeld door {props.locked_by or 'iemand'}"
+                    if props.locked_by is not None else "")
+            return f"WebDAV {url}: ingelogd als {server.user}, bestand gevonden, {rights}{lock}"
+
+    return _connection(attempt, f"WebDAV {url}")
 
 
 def _imap_check(env: Mapping[str, str]) -> ConnectionCheck:

@@ -13,7 +13,7 @@ PACKAGE = Path(leergang_ops.__file__).parent
 CORE = ("model", "allocation", "planning", "municipalities", "addresses")
 EDGES = ("leergang_ops.workbook", "leergang_ops.xlsx", "leergang_ops.mail",
          "leergang_ops.ledger", "leergang_ops.ledger_location", "leergang_ops.run_lock",
-         "leergang_ops.jobs")
+         "leergang_ops.jobs", "leergang_ops.store", "leergang_ops.remote")
 
 
 def module_name(path: Path) -> str:
