@@ -304,3 +304,14 @@ def test_validate_connect_checks_the_servers_login_and_writes_nothing(
     assert f"✓ WebDAV {remote}: ingelogd als leergang, bestand gevonden" in out
     assert "PUT" not in server.methods()
     assert on_server(server).read_bytes() == before
+
+
+def test_a_weak_etag_is_fetched_again_until_strong_so_no_false_race(
+        remote: str, server: WebDavServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apache's mod_dav (seen in the lab) marks an ETag weak for the second after a change;
+    If-Match compares strongly, so an upload against it would always fail with 412."""
+    monkeypatch.setattr("leergang_ops.store.webdav.WEAK_ETAG_PAUSE", 0)
+    server.weak_etags = 1
+    assert main(["flag", remote]) == 0
+    assert server.methods().count("GET") == 2  # the weak answer, then the strong one
+    assert server.methods().count("PUT") == 1  # accepted at once: no race that was not one

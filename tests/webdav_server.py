@@ -32,6 +32,8 @@ class WebDavServer:
         self.port = port
         self.before_put: list[Callable[[], None]] = []  # each runs once, before one PUT
         self.requests: list[tuple[str, str]] = []  # (method, path) as the server saw them
+        self.weak_etags = 0  # answer this many GETs with a weak ETag, as Apache's mod_dav
+        # does for a file changed within the last second
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
@@ -55,7 +57,17 @@ class _Recording:
         self.server.requests.append((method, environ.get("PATH_INFO", "")))
         if method == "PUT" and self.server.before_put:
             self.server.before_put.pop(0)()
+        if method == "GET" and self.server.weak_etags:
+            self.server.weak_etags -= 1
+            return self.app(environ, _weakening(start_response))
         return self.app(environ, start_response)
+
+
+def _weakening(start_response: StartResponse) -> StartResponse:
+    def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+        headers = [(k, f"W/{v}" if k.lower() == "etag" else v) for k, v in headers]
+        return start_response(status, headers, *args)
+    return start
 
 
 @contextmanager

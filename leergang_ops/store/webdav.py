@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from leergang_ops.errors import InputError, WorkbookInUse
 log = logging.getLogger(__name__)
 
 PREFIX = "LEERGANG_WEBDAV"
+WEAK_ETAG_RETRIES = 3
+WEAK_ETAG_PAUSE = 1.1  # seconds: Apache's weak mark lasts for the second the file changed
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DAV = "{DAV:}"
 OC = "{http://owncloud.org/ns}"
@@ -101,9 +104,24 @@ class WebDav:
         return _parse_props(response.content)
 
     def fetch(self) -> Fetched:
-        response = self._request("GET")
-        self._raise_for(response, "lezen")
-        etag = response.headers.get("ETag")
+        """The content and its strong ETag.
+
+        Apache's mod_dav marks the ETag of a file changed within the last second weak
+        (`W/"…"`), and `If-Match` compares strongly (RFC 7232 §3.1): an upload against a weak
+        ETag would always fail as if somebody had saved. Such a file is fetched again a
+        moment later, when its ETag is strong.
+        """
+        for _ in range(WEAK_ETAG_RETRIES):
+            response = self._request("GET")
+            self._raise_for(response, "lezen")
+            etag = response.headers.get("ETag")
+            if not etag or not etag.startswith("W/"):
+                break
+            time.sleep(WEAK_ETAG_PAUSE)
+        if etag and etag.startswith("W/"):
+            raise InputError(f"{self.url}: de server geeft alleen een zwakke ETag ({etag}), "
+                             "waarmee niet veilig kan worden teruggeschreven; er is niets "
+                             "gedaan.")
         if not etag:
             raise InputError(f"{self.url}: de server geeft geen ETag mee, zodat niet veilig kan "
                              "worden teruggeschreven zonder andermans wijzigingen te "
@@ -133,6 +151,15 @@ class WebDav:
         except httpx.TimeoutException as err:
             raise InputError(f"{self.url}: de server antwoordt niet op tijd ({err}); "
                              "controleer het adres en de verbinding.") from err
+        except httpx.ConnectError as err:
+            if "CERTIFICATE_VERIFY_FAILED" in str(err):
+                raise InputError(
+                    f"{self.url}: het certificaat van de server wordt niet vertrouwd ({err}); "
+                    "gebruik het adres dat op het certificaat staat, of zet een eigen CA in "
+                    "SSL_CERT_FILE.") from err
+            raise InputError(f"{self.url}: de server is niet bereikbaar "
+                             f"({type(err).__name__}: {err}); controleer het adres en de "
+                             "verbinding.") from err
         except httpx.HTTPError as err:
             raise InputError(f"{self.url}: de server is niet bereikbaar "
                              f"({type(err).__name__}: {err}); controleer het adres en de "
