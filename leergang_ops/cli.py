@@ -261,9 +261,10 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, handlers=[handler])
     # GNU Mailman's bounce recogniser tells of every detector it tries, at INFO.
     logging.getLogger("flufl.bounce").setLevel(max(level, logging.WARNING))
-    # httpx logs every request at INFO, in English; our own lines say what happened.
+    # httpx logs every request at INFO, in English; our own lines say what happened
+    # (-vv, the developers' detail, shows them).
     for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
 
 
 class _DutchLevels(logging.Formatter):
