@@ -273,6 +273,26 @@ def write_tool_columns(workbook: Path, course: Course, allocation: Allocation,
                        header_row=course.layout.header_row, column_widths=widths)
 
 
+@dataclass(frozen=True)
+class ToolWrites:
+    """The tool cells a workbook needs, with what identifies the row each one is for."""
+
+    sheet: str
+    cells: dict[tuple[int, int], CellWrite]
+    email_column: int
+    emails: dict[int, str]  # row → the E-mail the row held when the cells were computed
+
+
+def tool_writes(workbook: Path, env: Mapping[str, str]) -> ToolWrites:
+    """The tool columns' cells for `workbook` as the ledger has them, without writing
+    (the Microsoft 365 edge writes them through Excel's service instead)."""
+    course = load_course(workbook)
+    state = read_state(workbook, env)
+    cells, _ = tool_cells(course, allocate(course, state.confirmed), state)
+    return ToolWrites(course.layout.sheet_name, cells, course.layout.columns["E-mail"],
+                      {r.row: r.email for r in course.registrations})
+
+
 def flag(workbook: Path, env: Mapping[str, str]) -> Allocation:
     """`flag`: write the statuses into the workbook (contract §4); needs no date."""
     ensure_not_in_use(workbook)
@@ -971,7 +991,7 @@ def check_connections(env: Mapping[str, str],
     server; send and write nothing."""
     from leergang_ops.mail.transport import SmtpConfig, SmtpTransport
 
-    checks = [] if workbook_url is None else [_webdav_check(workbook_url, env)]
+    checks = [] if workbook_url is None else [_store_check(workbook_url, env)]
     config = SmtpConfig.from_env(env)
     if config is None:
         checks.append(ConnectionCheck("SMTP: geen server ingesteld (LEERGANG_SMTP_HOST); "
@@ -980,6 +1000,31 @@ def check_connections(env: Mapping[str, str],
         checks.append(_connection(lambda: SmtpTransport(config).check(), f"SMTP {config.where}"))
     checks.append(_imap_check(env))
     return checks
+
+
+def _store_check(url: str, env: Mapping[str, str]) -> ConnectionCheck:
+    """The workbook's server: WebDAV, or Microsoft 365 through Graph."""
+    from leergang_ops.store.graph import is_graph_address
+
+    return _graph_check(url, env) if is_graph_address(url, env) else _webdav_check(url, env)
+
+
+def _graph_check(url: str, env: Mapping[str, str]) -> ConnectionCheck:
+    """Sign in, find the item, open and close a workbook session (the right to write)."""
+    from leergang_ops.store.graph import Graph
+
+    def attempt() -> str:
+        server = Graph(url, env)
+        try:
+            item = server.item()
+            server.open_session(item)
+            server.close_session(item)
+        finally:
+            server.close()
+        return (f"Microsoft 365 {url}: aangemeld, bestand {item.name} gevonden, mag schrijven "
+                "(werkmapsessie geopend en gesloten)")
+
+    return _connection(attempt, f"Microsoft 365 {url}")
 
 
 def _webdav_check(url: str, env: Mapping[str, str]) -> ConnectionCheck:

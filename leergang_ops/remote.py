@@ -28,10 +28,16 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from leergang_ops.errors import InputError, WorkbookInUse
+from leergang_ops.store.graph import Graph, Item, RangeWrite, excel_value, is_graph_address
 from leergang_ops.store.webdav import Fetched, WebDav
+from leergang_ops.xlsx.write import CellWrite, column_letters
+
+if TYPE_CHECKING:
+    from leergang_ops.jobs import ToolWrites
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,11 @@ def working_folder(url: str, env: Mapping[str, str]) -> Path:
 
 def working_copy(url: str, env: Mapping[str, str]) -> Path:
     """Where the remote workbook's working copy is kept (it may not exist yet)."""
+    if is_graph_address(url, env):
+        existing = sorted(working_folder(url, env).glob("*.xlsx"))
+        named = [p for p in existing if not p.name.startswith(".")
+                 and not p.stem.endswith(".backup")]
+        return named[0] if named else working_folder(url, env) / "werkmap.xlsx"
     return working_folder(url, env) / WebDav.name_of(url)
 
 
@@ -112,17 +123,130 @@ class RemoteSession:
         self.server.close()
 
 
+class GraphSession:
+    """One command's use of a workbook in Microsoft 365 (store/graph.py).
+
+    The file is read whole; the tool's cells go back through Excel's workbook service, cell
+    by cell, as a co-author's would — never by replacing the file, which fails while it is
+    open in Excel and would undo organisers' edits. Before writing, the session re-reads the
+    E-mail column: a row that no longer holds the registration the cells were computed for
+    (rows inserted, sorted, deleted meanwhile) means: read the file again and recompute.
+    """
+
+    def __init__(self, url: str, env: Mapping[str, str]) -> None:
+        self.url, self.env = url, env
+        self.server = Graph(url, env)
+        self.item: Item | None = None
+        self.path = working_copy(url, env)
+
+    def open(self, *, writes: bool) -> Path:
+        self.item = self.server.item()
+        self.path = working_folder(self.url, self.env) / _safe_name(self.item.name)
+        if writes:  # the right to write, found out before anything is sent
+            self.server.open_session(self.item)
+            self.server.close_session(self.item)
+        self._fetch()
+        return self.path
+
+    def _fetch(self) -> None:
+        assert self.item is not None
+        content = self.server.download(self.item)
+        _write_private(self.path, content)
+        _write_private(self._server_copy, content)
+
+    @property
+    def _server_copy(self) -> Path:
+        """The file as the server holds it: the cells to write are computed against it."""
+        return self.path.with_name(f".server-{self.path.name}")
+
+    def put_back(self, compute: Callable[[Path], ToolWrites]) -> bool:
+        assert self.item is not None, "open() comes first"
+        for _ in range(MAX_RACES):
+            writes = compute(self._server_copy)
+            if not writes.cells:
+                return False
+            self.server.open_session(self.item)
+            try:
+                if self._rows_moved(writes):
+                    log.info("%s: rijen zijn intussen verschoven; opnieuw gelezen", self.url)
+                    self.server.close_session(self.item)
+                    self._fetch()
+                    continue
+                for block in range_writes(writes.cells):
+                    self.server.write(self.item, writes.sheet, block)
+            finally:
+                self.server.close_session(self.item)
+            return True
+        raise WorkbookInUse(f"{self.url}: de rijen veranderden steeds terwijl de run zijn "
+                            f"kolommen schreef ({MAX_RACES} keer); de verstuurde mails staan in "
+                            "het verzendlogboek, de volgende run schrijft de kolommen.")
+
+    def _rows_moved(self, writes: ToolWrites) -> bool:
+        assert self.item is not None
+        rows = sorted({row for row, _ in writes.cells if row in writes.emails})
+        if not rows:
+            return False
+        column = column_letters(writes.email_column)
+        now = self.server.read_range(self.item, writes.sheet,
+                                     f"{column}{rows[0]}:{column}{rows[-1]}")
+        for row in rows:
+            offset = row - rows[0]
+            there = str(now[offset][0]) if offset < len(now) and now[offset] else ""
+            if there.strip().casefold() != writes.emails[row].strip().casefold():
+                return True
+        return False
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def range_writes(cells: Mapping[tuple[int, int], CellWrite]) -> list[RangeWrite]:
+    """The cells as ranges of one row and adjacent columns, each with its fills."""
+    blocks: list[RangeWrite] = []
+    for row in sorted({r for r, _ in cells}):
+        columns = sorted(c for r, c in cells if r == row)
+        runs: list[list[int]] = []
+        for col in columns:
+            if runs and col == runs[-1][-1] + 1:
+                runs[-1].append(col)
+            else:
+                runs.append([col])
+        for run in runs:
+            writes = [cells[(row, col)] for col in run]
+            address = f"{column_letters(run[0])}{row}"
+            if len(run) > 1:
+                address += f":{column_letters(run[-1])}{row}"
+            fills = [(f"{column_letters(col)}{row}", f"#{w.style.fill[-6:]}")
+                     for col, w in zip(run, writes, strict=True) if w.style and w.style.fill]
+            blocks.append(RangeWrite(
+                address, [[excel_value(w.value) for w in writes]],
+                [[w.style.number_format if w.style else None for w in writes]], fills))
+    return blocks
+
+
+def _safe_name(name: str) -> str:
+    """The item's name as a file name here (no folders, no hidden file)."""
+    cleaned = Path(name).name.lstrip(".") or "werkmap.xlsx"
+    return cleaned if cleaned.lower().endswith(".xlsx") else cleaned + ".xlsx"
+
+
 @contextlib.contextmanager
 def remote_workbook(url: str, env: Mapping[str, str], *, writes: bool,
                     reapply: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """The working copy of the workbook at `url` for the block; put back after it when
     `writes` (only if the block ends normally: a failed run leaves the server's file as it
     is, and the next run writes the columns)."""
-    session = RemoteSession(url, env)
+    session: RemoteSession | GraphSession = (GraphSession(url, env)
+                                             if is_graph_address(url, env)
+                                             else RemoteSession(url, env))
     try:
         path = session.open(writes=writes)
         yield path
-        if writes:
+        if writes and isinstance(session, GraphSession):
+            from leergang_ops.jobs import tool_writes
+
+            session.put_back(lambda copy: tool_writes(copy, env))
+        elif writes and isinstance(session, RemoteSession):
             session.put_back(reapply or (lambda _: None))
     finally:
         session.close()
