@@ -315,3 +315,42 @@ def test_a_weak_etag_is_fetched_again_until_strong_so_no_false_race(
     assert main(["flag", remote]) == 0
     assert server.methods().count("GET") == 2  # the weak answer, then the strong one
     assert server.methods().count("PUT") == 1  # accepted at once: no race that was not one
+
+
+def test_import_on_the_address_adds_the_rows_on_the_server(
+        remote: str, server: WebDavServer, tmp_path: Path) -> None:
+    from tests.test_import import ms_forms_nl, three_ms_forms_rows
+
+    export = ms_forms_nl(tmp_path / "export.xlsx", *three_ms_forms_rows())
+    before = len(statuses(on_server(server)))
+    assert main(["import", remote, str(export)]) == 0
+    assert len(statuses(on_server(server))) == before + 3
+
+
+def test_an_address_that_is_no_webdav_is_exit_2(tmp_path: Path, remote: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A plain web server (here Python's own) answers PROPFIND with 501."""
+    import http.server
+    import threading
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        address = f"http://127.0.0.1:{httpd.server_address[1]}/leergang.xlsx"
+        assert main(["validate", address]) == 2
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "geen WebDAV-adres (de server antwoordt 501" in capsys.readouterr().err
+
+
+def test_no_server_at_the_address_is_exit_2(remote: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["run", f"http://127.0.0.1:{port}/leergang.xlsx", *DAY]) == 2
+    assert "niet bereikbaar" in capsys.readouterr().err
