@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from pathlib import Path
@@ -118,3 +119,14 @@ def make_workbook(tmp_path: Path) -> Callable[..., Path]:
         return write_workbook(target, **kwargs)
 
     return build
+
+
+def outbox_mails(folder: Path) -> Counter[tuple[str, str]]:
+    """(recipient, subject) of every mail written to an outbox folder, with how often."""
+    from email import message_from_bytes, policy
+
+    found: Counter[tuple[str, str]] = Counter()
+    for path in folder.glob("*.eml"):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        found[(str(message["To"]), str(message["Subject"]))] += 1
+    return found

@@ -10,15 +10,14 @@ recomputed; a missing grant is exit 2 before anything is sent; no secret is prin
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from leergang_ops.cli import main
+from tests.conftest import outbox_mails
 from tests.graph_standin import CLIENT_SECRET, SHARE_LINK, StandIn, graph_standin
 from tests.imap_server import make_certificate
 
@@ -49,13 +48,6 @@ def local(tmp_path: Path) -> Path:
     return Path(shutil.copy(EXAMPLE, folder / EXAMPLE.name))
 
 
-def mails(folder: Path) -> Counter[tuple[str, str]]:
-    found: Counter[tuple[str, str]] = Counter()
-    for path in folder.glob("*.eml"):
-        message = message_from_bytes(path.read_bytes(), policy=policy.default)
-        found[(str(message["To"]), str(message["Subject"]))] += 1
-    return found
-
 
 def statuses(path: Path) -> dict[str, tuple[object, ...]]:
     """E-mail|Voornaam → (Status, Bevestiging verstuurd, fill of the Status cell)."""
@@ -85,7 +77,7 @@ def test_run_writes_the_tool_cells_through_the_workbook_service_never_the_file(
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["run", standin.item_url(), *DAY]) == 0
     assert run_local(local, tmp_path, monkeypatch, "run", *DAY) == 0
-    assert mails(tmp_path / "outbox-m365") == mails(tmp_path / "outbox-local")
+    assert outbox_mails(tmp_path / "outbox-m365") == outbox_mails(tmp_path / "outbox-local")
     assert statuses(standin.saved()) == statuses(local)  # values, dates and fills alike
     methods = [m for m, _ in standin.requests]
     assert "PUT" not in methods  # the file is never replaced
@@ -114,7 +106,7 @@ def test_rows_inserted_between_read_and_write_put_each_status_on_its_person(
     assert run_local(local, tmp_path, monkeypatch, "run", *DAY) == 0
     assert statuses(standin.saved()) == statuses(local)
     assert openpyxl.load_workbook(standin.saved())["Deelnemers"]["D2"].value is None  # their row
-    assert mails(tmp_path / "outbox-m365") == mails(tmp_path / "outbox-local")
+    assert outbox_mails(tmp_path / "outbox-m365") == outbox_mails(tmp_path / "outbox-local")
 
 
 def test_a_run_that_changes_nothing_patches_nothing(standin: StandIn) -> None:

@@ -15,9 +15,7 @@ import re
 import shutil
 import stat
 import zipfile
-from collections import Counter
 from collections.abc import Iterator
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import httpx
@@ -26,6 +24,7 @@ import pytest
 
 from leergang_ops.cli import main
 from leergang_ops.remote import working_copy, working_folder
+from tests.conftest import outbox_mails
 from tests.webdav_server import (
     ORGANISER,
     ORGANISER_PASSWORD,
@@ -70,14 +69,6 @@ def on_server(server: WebDavServer) -> Path:
     return server.root / NAME
 
 
-def mails(folder: Path) -> Counter[tuple[str, str]]:
-    """(recipient, subject) of every mail written to an outbox folder."""
-    found: Counter[tuple[str, str]] = Counter()
-    for path in folder.glob("*.eml"):
-        message = message_from_bytes(path.read_bytes(), policy=policy.default)
-        found[(str(message["To"]), str(message["Subject"]))] += 1
-    return found
-
 
 def statuses(path: Path) -> dict[str, tuple[object, ...]]:
     """E-mail → (Status, Melding, Bevestiging verstuurd, Notitie organisatie) of each row."""
@@ -116,8 +107,8 @@ def test_run_on_the_address_sends_the_same_mails_and_writes_the_same_statuses(
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["run", remote, *DAY]) == 0
     assert run_local(local, tmp_path, monkeypatch, "run", *DAY) == 0
-    sent = mails(tmp_path / "outbox-remote")
-    assert sent == mails(tmp_path / "outbox-local")
+    sent = outbox_mails(tmp_path / "outbox-remote")
+    assert sent == outbox_mails(tmp_path / "outbox-local")
     assert sum(sent.values()) == 46
     assert statuses(on_server(server)) == statuses(local)
     # The server's file is exactly what the same run writes into a local file.
@@ -162,9 +153,9 @@ def test_the_ledger_stays_on_this_machine_keyed_by_the_address(
     folder = working_folder(remote, os.environ)
     assert list(folder.glob("*.leergang.sqlite"))  # beside the working copy, not on the server
     assert not [p for p in server.root.iterdir() if p.name != NAME]  # no ledger, no backup
-    first = sum(mails(tmp_path / "outbox-remote").values())
+    first = sum(outbox_mails(tmp_path / "outbox-remote").values())
     assert main(["run", remote, *DAY]) == 0
-    assert sum(mails(tmp_path / "outbox-remote").values()) == first  # nobody twice
+    assert sum(outbox_mails(tmp_path / "outbox-remote").values()) == first  # nobody twice
 
 
 def test_the_working_copy_is_private(remote: str) -> None:
@@ -213,8 +204,8 @@ def test_an_organisers_save_before_the_upload_keeps_their_change_and_the_right_s
     ws = openpyxl.load_workbook(on_server(server))["Deelnemers"]
     surnames = [r[2] for r in ws.iter_rows(min_row=2, values_only=True) if r[2]]
     assert surnames == sorted(surnames)  # their order, not ours
-    sent = mails(tmp_path / "outbox-remote")
-    assert sent == mails(tmp_path / "outbox-local")  # each mail once
+    sent = outbox_mails(tmp_path / "outbox-remote")
+    assert sent == outbox_mails(tmp_path / "outbox-local")  # each mail once
     assert max(sent.values()) == 1
 
 
@@ -223,10 +214,10 @@ def test_saves_that_keep_winning_end_in_exit_3_with_the_mails_recorded(
     for _ in range(3):
         server.before_put.append(lambda: organiser_saves_sorted(on_server(server)))
     assert main(["run", remote, *DAY]) == 3
-    first = sum(mails(tmp_path / "outbox-remote").values())
+    first = sum(outbox_mails(tmp_path / "outbox-remote").values())
     assert first == 46
     assert main(["run", remote, *DAY]) == 0  # the next run writes the columns
-    assert sum(mails(tmp_path / "outbox-remote").values()) == first  # and sends nothing again
+    assert sum(outbox_mails(tmp_path / "outbox-remote").values()) == first  # nothing again
     assert all(v[0] for v in statuses(on_server(server)).values())
 
 
