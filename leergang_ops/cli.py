@@ -81,7 +81,18 @@ def _on_workbook(args: argparse.Namespace) -> int:
         raise InputError(f"{target}: '{args.command}' maakt een werkmap op schijf; zet die "
                          "daarna op de server en geef dit adres aan de andere opdrachten.")
     from leergang_ops.remote import remote_workbook
+    from leergang_ops.store.graph import is_graph_address
 
+    if args.command == "import" and is_graph_address(target, os.environ):
+        # Excel's service takes cells, not a file: new rows would need writing range by
+        # range into the organisers' table, which is not built. Refused, not lost.
+        raise InputError(f"{target}: 'import' naar een werkmap in Microsoft 365 kan nog niet; "
+                         "er is niets geïmporteerd. Importeer in een kopie op schijf, of voeg "
+                         "de rijen in Excel toe.")
+    if args.command == "run" and args.scheduled and not args.dry_run:
+        from leergang_ops.mail.transport import require_destination
+
+        require_destination(os.environ)  # before the server is even asked for the file
     writes = args.command in REMOTE_WRITES and not getattr(args, "dry_run", False)
     with remote_workbook(target, os.environ, writes=writes, reapply=_reapply(args)) as local:
         args.url, args.path = target, local

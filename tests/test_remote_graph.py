@@ -155,3 +155,15 @@ def test_validate_connect_signs_in_and_checks_the_right_to_write(
     out = capsys.readouterr().out
     assert "✓ Microsoft 365" in out and "mag schrijven" in out
     assert "PATCH" not in [m for m, _ in standin.requests]
+
+
+def test_import_into_microsoft_365_is_refused_not_lost(
+        standin: StandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_import import ms_forms_nl, three_ms_forms_rows
+
+    export = ms_forms_nl(tmp_path / "export.xlsx", *three_ms_forms_rows())
+    before = standin.saved().read_bytes()
+    assert main(["import", standin.item_url(), str(export)]) == 2
+    assert "kan nog niet" in capsys.readouterr().err
+    assert standin.requests == []  # refused before the server was asked anything
+    assert standin.saved().read_bytes() == before

@@ -345,3 +345,43 @@ def test_no_server_at_the_address_is_exit_2(remote: str,
         port = probe.getsockname()[1]
     assert main(["run", f"http://127.0.0.1:{port}/leergang.xlsx", *DAY]) == 2
     assert "niet bereikbaar" in capsys.readouterr().err
+
+
+def test_a_scheduled_run_without_mail_server_refuses_before_fetching(
+        remote: str, server: WebDavServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEERGANG_OUTBOX")
+    assert main(["run", remote, "--scheduled", *DAY]) == 2
+    assert server.requests == []
+
+
+# --- the right to write --------------------------------------------------------------------
+
+DATA = Path(__file__).resolve().parent / "data" / "webdav"
+
+
+def test_a_nextcloud_read_only_share_is_read_as_no_right_to_write() -> None:
+    from leergang_ops.store.webdav import _parse_props
+
+    props = _parse_props((DATA / "nextcloud-propfind-read-only-share.xml").read_bytes())
+    assert props.may_write is False
+    assert props.etag == '"a1b2c3d4e5f60718293a4b5c6d7e8f90"'
+    assert props.locked_by is None  # lockdiscovery came back 404: no lock
+
+
+def test_a_file_the_account_may_not_write_is_exit_2_before_anything_is_sent(
+        remote: str, server: WebDavServer, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The server says `oc:permissions` without W, as Nextcloud does for a read-only share
+    (set here as a property with PROPPATCH, so the real server answers it in PROPFIND)."""
+    body = (b'<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" '
+            b'xmlns:oc="http://owncloud.org/ns"><d:set><d:prop>'
+            b"<oc:permissions>SRG</oc:permissions></d:prop></d:set></d:propertyupdate>")
+    done = httpx.request("PROPPATCH", remote, content=body,
+                         auth=(ORGANISER, ORGANISER_PASSWORD))
+    assert done.status_code == 207, done.text
+    before = on_server(server).read_bytes()
+    assert main(["run", remote, *DAY]) == 2
+    assert "mag dit bestand niet wijzigen" in capsys.readouterr().err
+    assert not (tmp_path / "outbox-remote").exists()
+    assert on_server(server).read_bytes() == before
+    assert main(["validate", remote, *DAY]) == 1  # reading is allowed

@@ -124,8 +124,9 @@ class Graph:
                              f"{PREFIX}_TENANT en {PREFIX}_AUTHORITY.") from err
         if "access_token" not in result:
             code = result.get("error", "?")
+            said = (str(result.get("error_description", "")).splitlines() or [""])[0]
             raise InputError(f"{self.url}: aanmelden bij Microsoft 365 geweigerd ({code}: "
-                             f"{result.get('error_description', '').splitlines()[0:1]}); "
+                             f"{said}); "
                              f"controleer {PREFIX}_CLIENT_ID en het geheim in "
                              f"{PREFIX}_CLIENT_SECRET.")
         return str(result["access_token"])

@@ -217,11 +217,16 @@ def _parse_props(body: bytes) -> Props:
         root = ET.fromstring(body)
     except ET.ParseError as err:
         raise InputError(f"de server gaf een onleesbaar WebDAV-antwoord ({err})") from err
-    found = [p for p in root.iter(f"{DAV}propstat")
+    # Servers answer the found properties in a 200 propstat and the others in a 404 one
+    # (Nextcloud/SabreDAV); some split the found ones over several: read them all.
+    found = [p.find(f"{DAV}prop") for p in root.iter(f"{DAV}propstat")
              if (p.findtext(f"{DAV}status") or "").split()[1:2] == ["200"]]
-    prop = found[0].find(f"{DAV}prop") if found else None
-    if prop is None:
+    props = [p for p in found if p is not None]
+    if not props:
         return Props(None, None, None)
+    prop = ET.Element(f"{DAV}prop")
+    for part in props:
+        prop.extend(list(part))
     etag = prop.findtext(f"{DAV}getetag")
     locked_by = None
     for lock in prop.iter(f"{DAV}activelock"):
