@@ -8,6 +8,7 @@ test mounts (skipped where mounting is refused).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -125,6 +126,28 @@ def fill(disk: Path, leave: int = 0) -> Path:
     return filler
 
 
+@contextlib.contextmanager
+def filled_at(smtp_server: SmtpServer, disk: Path, mails: int) -> Iterator[list[Path]]:
+    """Fill `disk` as the server takes the `mails`-th mail; yields the filler files, which are
+    removed (the space freed) when the block ends."""
+    original = smtp_server.handler.handle_DATA
+    filled: list[Path] = []
+
+    async def filling(server: object, session: object, envelope: object) -> str:
+        reply = await original(server, session, envelope)  # type: ignore[arg-type]
+        if len(smtp_server.messages) == mails and not filled:
+            filled.append(fill(disk))
+        return reply
+
+    smtp_server.handler.handle_DATA = filling  # type: ignore[method-assign]
+    try:
+        yield filled
+    finally:
+        smtp_server.handler.handle_DATA = original  # type: ignore[method-assign]
+        for filler in filled:
+            filler.unlink()
+
+
 def test_a_full_disk_before_the_run_is_exit_2_and_nothing_is_sent(
         course: Path, small_disk: Path) -> None:
     path = small_disk / course.name
@@ -161,23 +184,11 @@ def test_a_disk_that_fills_during_the_batch_stops_it_and_nothing_is_sent_twice(
     many = make_workbook(registrations=[person(n, f"Gemeente{n % 20}", day=1 + n % 28)
                                         for n in range(1, 61)])
     env = {**smtp_server.env(), "LEERGANG_STATE": str(small_disk)}
-    original = smtp_server.handler.handle_DATA
-    filled: list[Path] = []
-
-    async def filling(server: object, session: object, envelope: object) -> str:
-        reply = await original(server, session, envelope)  # type: ignore[arg-type]
-        if len(smtp_server.messages) == 10 and not filled:
-            filled.append(fill(small_disk))
-        return reply
-
-    smtp_server.handler.handle_DATA = filling  # type: ignore[method-assign]
-    first = leergang("run", str(many), *DAY, env=env)
+    with filled_at(smtp_server, small_disk, 10):
+        first = leergang("run", str(many), *DAY, env=env)
     assert first.returncode == 2, first.stderr
     assert "schijf vol" in clean(first)
     assert len(smtp_server.messages) == 10  # the batch stopped at the fault
-    for filler in filled:
-        filler.unlink()
-    smtp_server.handler.handle_DATA = original  # type: ignore[method-assign]
     assert leergang("run", str(many), *DAY, env=env).returncode == 0
     ids = Counter(str(r.message["Message-ID"]) for r in smtp_server.messages)
     assert sum(ids.values()) - len(ids) <= 1  # at most the one mail in flight, twice
@@ -202,27 +213,16 @@ def test_a_disk_that_fills_during_the_write_back_keeps_the_workbook_and_mails_no
     assert leergang("flag", str(path), env=env).returncode == 0
     before = path.read_bytes()
     files = sorted(p.name for p in small_disk.iterdir())  # the workbook and flag's backup
-    original = smtp_server.handler.handle_DATA
-    filled: list[Path] = []
-
-    async def filling(server: object, session: object, envelope: object) -> str:
-        reply = await original(server, session, envelope)  # type: ignore[arg-type]
-        if len(smtp_server.messages) == 4 and not filled:
-            filled.append(fill(small_disk))
-        return reply
-
-    smtp_server.handler.handle_DATA = filling  # type: ignore[method-assign]
-    first = leergang("run", str(path), *DAY, env=env)
-    smtp_server.handler.handle_DATA = original  # type: ignore[method-assign]
-    assert filled, "the disk was never filled: the run sent fewer mails than expected"
+    with filled_at(smtp_server, small_disk, 4) as filled:
+        first = leergang("run", str(path), *DAY, env=env)
+        assert filled, "the disk was never filled: the run sent fewer mails than expected"
+        # not half-written, and no temp file left beside it
+        assert sorted(p.name for p in small_disk.iterdir()) == sorted([*files, "filler.bin"])
     assert first.returncode == 2, first.stderr
     err = clean(first)
     assert "schijf vol" in err and str(small_disk) in err
-    assert path.read_bytes() == before  # not half-written, and no temp file left beside it
-    assert sorted(p.name for p in small_disk.iterdir()) == sorted([*files, "filler.bin"])
+    assert path.read_bytes() == before
     assert len(smtp_server.messages) == 4
-    for filler in filled:
-        filler.unlink()
     second = leergang("run", str(path), *DAY, env=env)
     assert second.returncode == 0, second.stderr
     assert len(smtp_server.messages) == 4  # everything was recorded as sent: nothing again
