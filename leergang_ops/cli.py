@@ -67,7 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Commands that write the workbook: on a server, their working copy goes back afterwards.
 REMOTE_WRITES = frozenset({"flag", "run", "import"})
-LOCAL_ONLY = frozenset({"init"})
 
 
 def _on_workbook(args: argparse.Namespace) -> int:
@@ -77,11 +76,11 @@ def _on_workbook(args: argparse.Namespace) -> int:
     if not isinstance(target, str) or args.command == "schedule":
         status: int = args.handler(args)
         return status
-    if args.command in LOCAL_ONLY:
-        raise InputError(f"{target}: '{args.command}' maakt een werkmap op schijf; zet die "
-                         "daarna op de server en geef dit adres aan de andere opdrachten.")
     from leergang_ops.remote import remote_workbook
     from leergang_ops.store.graph import is_graph_address
+
+    if args.command == "init":
+        return _init_remote(target)
 
     if args.command == "import" and is_graph_address(target, os.environ):
         # Excel's service takes cells, not a file: new rows would need writing range by
@@ -98,6 +97,26 @@ def _on_workbook(args: argparse.Namespace) -> int:
         args.url, args.path = target, local
         status = args.handler(args)
     return status
+
+
+def _init_remote(target: str) -> int:
+    """`init` on an address: the new workbook uploaded to a WebDAV server, never over a file."""
+    import tempfile
+
+    from leergang_ops.store.graph import is_graph_address
+    from leergang_ops.store.webdav import WebDav
+    from leergang_ops.workbook.template import write_template
+
+    if is_graph_address(target, os.environ):
+        raise InputError(f"{target}: 'init' maakt geen werkmap in Microsoft 365; maak hem op "
+                         "schijf en zet hem in SharePoint of OneDrive, en geef dan de deellink.")
+    with tempfile.TemporaryDirectory(prefix="leergang-init-") as folder:
+        local = Path(folder) / WebDav.name_of(target)
+        write_template(local)
+        with WebDav(target, os.environ) as server:
+            server.create(local.read_bytes())
+    print(f"Nieuwe werkmap op de server gezet: {target}")
+    return EXIT_OK
 
 
 def _reapply(args: argparse.Namespace) -> Callable[[Path], None]:

@@ -385,3 +385,15 @@ def test_a_file_the_account_may_not_write_is_exit_2_before_anything_is_sent(
     assert not (tmp_path / "outbox-remote").exists()
     assert on_server(server).read_bytes() == before
     assert main(["validate", remote, *DAY]) == 1  # reading is allowed
+
+
+def test_init_on_an_address_puts_a_new_workbook_there_and_never_overwrites(
+        remote: str, server: WebDavServer, capsys: pytest.CaptureFixture[str]) -> None:
+    new = server.url("nieuwe%20leergang.xlsx")
+    assert main(["init", new]) == 0
+    assert openpyxl.load_workbook(server.root / "nieuwe leergang.xlsx").sheetnames == [
+        "Instellingen", "Bijeenkomsten", "Deelnemers"]
+    before = on_server(server).read_bytes()
+    assert main(["init", remote]) == 2  # the example is there already
+    assert "bestaat al" in capsys.readouterr().err
+    assert on_server(server).read_bytes() == before

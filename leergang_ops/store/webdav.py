@@ -145,6 +145,18 @@ class WebDav:
         self._raise_for(response, "schrijven")
         return response.headers.get("ETag") or self.props().etag or ""
 
+    def create(self, content: bytes) -> None:
+        """Upload a new file; refused when one exists already (`If-None-Match: *`)."""
+        response = self._request("PUT", content=content, headers={
+            "If-None-Match": "*",
+            "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+        if response.status_code == 412:
+            raise InputError(f"{self.url} bestaat al; init overschrijft geen werkmap.")
+        if response.status_code == 409:
+            raise InputError(f"{self.url}: de map op de server bestaat niet (409); maak die "
+                             "eerst aan.")
+        self._raise_for(response, "schrijven")
+
     def _request(self, method: str, **kwargs: object) -> httpx.Response:
         try:
             return self._client.request(method, self.url, **kwargs)  # type: ignore[arg-type]
