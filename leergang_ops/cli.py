@@ -28,7 +28,7 @@ from leergang_ops.model import Finding, Level, Status
 
 if TYPE_CHECKING:
     from leergang_ops.dutch_argparse import DutchArgumentParser
-    from leergang_ops.jobs import Checked, RunReport
+    from leergang_ops.jobs import Checked, RunReport, ToolWrites
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_IN_USE = 0, 1, 2, 3
@@ -77,23 +77,18 @@ def _on_workbook(args: argparse.Namespace) -> int:
         status: int = args.handler(args)
         return status
     from leergang_ops.remote import remote_workbook
-    from leergang_ops.store.graph import is_graph_address
 
     if args.command == "init":
         return _init_remote(target)
 
-    if args.command == "import" and is_graph_address(target, os.environ):
-        # Excel's service takes cells, not a file: new rows would need writing range by
-        # range into the organisers' table, which is not built. Refused, not lost.
-        raise InputError(f"{target}: 'import' naar een werkmap in Microsoft 365 kan nog niet; "
-                         "er is niets geïmporteerd. Importeer in een kopie op schijf, of voeg "
-                         "de rijen in Excel toe.")
     if args.command == "run" and args.scheduled and not args.dry_run:
         from leergang_ops.mail.transport import require_destination
 
         require_destination(os.environ)  # before the server is even asked for the file
     writes = args.command in REMOTE_WRITES and not getattr(args, "dry_run", False)
-    with remote_workbook(target, os.environ, writes=writes, reapply=_reapply(args)) as local:
+    cells = _import_cells(args) if args.command == "import" else None
+    with remote_workbook(target, os.environ, writes=writes, reapply=_reapply(args),
+                         cells=cells) as local:
         args.url, args.path = target, local
         status = args.handler(args)
     return status
@@ -117,6 +112,14 @@ def _init_remote(target: str) -> int:
             server.create(local.read_bytes())
     print(f"Nieuwe werkmap op de server gezet: {target}")
     return EXIT_OK
+
+
+def _import_cells(args: argparse.Namespace) -> Callable[[Path], ToolWrites]:
+    """For Microsoft 365: the cells `import` adds, computed on the server's version."""
+    from leergang_ops import jobs
+    from leergang_ops.importer import parse_mapping
+
+    return lambda path: jobs.import_writes(path, args.export, parse_mapping(args.map))
 
 
 def _reapply(args: argparse.Namespace) -> Callable[[Path], None]:

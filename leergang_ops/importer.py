@@ -35,6 +35,7 @@ from leergang_ops.workbook.schema import (
     header_key,
 )
 from leergang_ops.workbook.write import CellStyle, CellWrite, write_cells
+from leergang_ops.xlsx.tables import sheet_tables
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 FULL_NAME = "Naam"  # mapping target: a full name, split into Voornaam and Achternaam
@@ -265,6 +266,24 @@ def import_export(workbook: Path, export: Path, mapping: Mapping[str, str] | Non
                     insert_rows=_rows_to_insert(Path(workbook), course, added))
     return ImportReport(tuple(added), tuple(skipped), tuple(changed), parsed.unmapped, dry_run,
                         layout.sheet_name, parsed.mapped, missing)
+
+
+def import_cells(workbook: Path, export: Path, mapping: Mapping[str, str] | None = None,
+                 ) -> tuple[dict[tuple[int, int], CellWrite], dict[int, str]]:
+    """The cells `import_export` would write, and the rows they fill (each now empty), for a
+    writer other than the lossless write-back (Microsoft 365's workbook service).
+
+    Refused when the registrations are an Excel table: cells written below a table through
+    the service do not extend it, and rows added to a table are not built.
+    """
+    course = load_course(Path(workbook))
+    layout = course.layout
+    if sheet_tables(Path(workbook), [layout.sheet_name]).get(layout.sheet_name):
+        raise InputError(f"{Path(workbook).name}: {layout.sheet_name} is een Excel-tabel; "
+                         "aanmeldingen daarin importeren via Microsoft 365 kan nog niet. Er "
+                         "is niets geïmporteerd.")
+    added, _, _ = _sort_rows(_parse_export(Path(export), mapping or {}).rows, course)
+    return _cells(added, layout.columns), {row.sheet_row: "" for row in added}
 
 
 def read_export(export: Path, mapping: Mapping[str, str] | None = None,

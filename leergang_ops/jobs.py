@@ -293,6 +293,15 @@ def tool_writes(workbook: Path, env: Mapping[str, str]) -> ToolWrites:
                       {r.row: r.email for r in course.registrations})
 
 
+def import_writes(workbook: Path, export: Path, mapping: Mapping[str, str]) -> ToolWrites:
+    """The cells an import adds to `workbook`, each row expected empty until written."""
+    from leergang_ops.importer import import_cells
+
+    course = load_course(workbook)
+    cells, rows = import_cells(workbook, export, mapping)
+    return ToolWrites(course.layout.sheet_name, cells, course.layout.columns["E-mail"], rows)
+
+
 def flag(workbook: Path, env: Mapping[str, str]) -> Allocation:
     """`flag`: write the statuses into the workbook (contract §4); needs no date."""
     ensure_not_in_use(workbook)

@@ -152,17 +152,17 @@ class GraphSession:
         assert self.item is not None
         content = self.server.download(self.item)
         _write_private(self.path, content)
-        _write_private(self._server_copy, content)
+        _write_private(self.server_copy, content)
 
     @property
-    def _server_copy(self) -> Path:
+    def server_copy(self) -> Path:
         """The file as the server holds it: the cells to write are computed against it."""
         return self.path.with_name(f".server-{self.path.name}")
 
     def put_back(self, compute: Callable[[Path], ToolWrites]) -> bool:
         assert self.item is not None, "open() comes first"
         for _ in range(MAX_RACES):
-            writes = compute(self._server_copy)
+            writes = compute(self.server_copy)
             if not writes.cells:
                 return False
             self.server.open_session(self.item)
@@ -232,20 +232,27 @@ def _safe_name(name: str) -> str:
 
 @contextlib.contextmanager
 def remote_workbook(url: str, env: Mapping[str, str], *, writes: bool,
-                    reapply: Callable[[Path], None] | None = None) -> Iterator[Path]:
+                    reapply: Callable[[Path], None] | None = None,
+                    cells: Callable[[Path], ToolWrites] | None = None) -> Iterator[Path]:
     """The working copy of the workbook at `url` for the block; put back after it when
     `writes` (only if the block ends normally: a failed run leaves the server's file as it
-    is, and the next run writes the columns)."""
+    is, and the next run writes the columns).
+
+    WebDAV puts the file back, `reapply` redoing the command's writes on an organiser's
+    newer version; Microsoft 365 writes `cells(server's version)` (default: the tool
+    columns from the ledger) through Excel's service."""
     session: RemoteSession | GraphSession = (GraphSession(url, env)
                                              if is_graph_address(url, env)
                                              else RemoteSession(url, env))
     try:
         path = session.open(writes=writes)
+        if writes and cells is not None and isinstance(session, GraphSession):
+            cells(session.server_copy)  # refused now (e.g. a table) rather than after the job
         yield path
         if writes and isinstance(session, GraphSession):
             from leergang_ops.jobs import tool_writes
 
-            session.put_back(lambda copy: tool_writes(copy, env))
+            session.put_back(cells or (lambda copy: tool_writes(copy, env)))
         elif writes and isinstance(session, RemoteSession):
             session.put_back(reapply or (lambda _: None))
     finally:

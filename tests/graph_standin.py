@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -210,8 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
                 for k, c in enumerate(row):
                     value = data["values"][r][k]
                     fmt = formats[r][k] if formats else "General"
-                    if isinstance(value, int) and fmt and "yy" in fmt:
-                        value = date(1899, 12, 30) + timedelta(days=value)
+                    if isinstance(value, int | float) and fmt and "yy" in fmt:
+                        value = datetime(1899, 12, 30) + timedelta(days=value)
+                        if "h" not in fmt:
+                            value = value.date()
                     c.value = None if value == "" else value
                     if fmt and fmt != "General":
                         c.number_format = fmt

@@ -157,13 +157,40 @@ def test_validate_connect_signs_in_and_checks_the_right_to_write(
     assert "PATCH" not in [m for m, _ in standin.requests]
 
 
-def test_import_into_microsoft_365_is_refused_not_lost(
+def test_import_into_microsoft_365_writes_the_new_rows_through_the_service(
         standin: StandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.test_import import ms_forms_nl, three_ms_forms_rows
 
     export = ms_forms_nl(tmp_path / "export.xlsx", *three_ms_forms_rows())
+    before = len(statuses(standin.saved()))
+    assert main(["import", standin.item_url(), str(export)]) == 0
+    assert "3 toegevoegd" in capsys.readouterr().out
+    after = statuses(standin.saved())
+    assert len(after) == before + 3
+    assert "PUT" not in [m for m, _ in standin.requests]
+    assert main(["import", standin.item_url(), str(export)]) == 0  # again: nothing new
+    assert len(statuses(standin.saved())) == before + 3
+    # The same values, dates included, as the lossless import writes into a local file.
+    local = Path(shutil.copy(EXAMPLE, tmp_path / "lokaal.xlsx"))
+    assert main(["import", str(local), str(export)]) == 0
+    rows = [list(r)[:10] for r in openpyxl.load_workbook(standin.saved())["Deelnemers"]
+            .iter_rows(min_row=2, values_only=True)]
+    expected = [list(r)[:10] for r in openpyxl.load_workbook(local)["Deelnemers"]
+                .iter_rows(min_row=2, values_only=True)]
+    assert rows == expected
+
+
+def test_import_into_an_excel_table_in_microsoft_365_is_refused_before_anything(
+        tmp_path: Path, standin: StandIn, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_import import ms_forms_nl, three_ms_forms_rows
+    from tests.test_totals_row import people, totals_workbook
+
+    totals_workbook(standin.file, people(2))
     before = standin.saved().read_bytes()
+    export = ms_forms_nl(tmp_path / "export.xlsx", *three_ms_forms_rows())
     assert main(["import", standin.item_url(), str(export)]) == 2
-    assert "kan nog niet" in capsys.readouterr().err
-    assert standin.requests == []  # refused before the server was asked anything
+    err = capsys.readouterr().err
+    assert "Excel-tabel" in err and "niets geïmporteerd" in err
+    assert "Toegevoegd" not in err
+    assert "PATCH" not in [m for m, _ in standin.requests]
     assert standin.saved().read_bytes() == before

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -255,6 +255,9 @@ def _range(item: Item, sheet: str, address: str) -> str:
 
 def excel_value(value: object) -> object:
     """A cell value as Graph's `values` take it: a date is its Excel serial number."""
+    if isinstance(value, datetime):  # a day and its fraction, as Excel counts
+        since = value - datetime.combine(EXCEL_EPOCH, datetime.min.time(), value.tzinfo)
+        return round(since.total_seconds() / 86400, 10)
     if isinstance(value, date):
         return (value - EXCEL_EPOCH).days
     return "" if value is None else value
