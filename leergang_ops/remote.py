@@ -201,7 +201,8 @@ class GraphSession:
 
 
 def range_writes(cells: Mapping[tuple[int, int], CellWrite]) -> list[RangeWrite]:
-    """The cells as ranges of one row and adjacent columns, each with its fills."""
+    """The cells as ranges of one row and adjacent columns, each with its fills and fonts
+    (the status colours and a new column's bold header, as the write-back gives them)."""
     blocks: list[RangeWrite] = []
     for row in sorted({r for r, _ in cells}):
         columns = sorted(c for r, c in cells if r == row)
@@ -218,10 +219,25 @@ def range_writes(cells: Mapping[tuple[int, int], CellWrite]) -> list[RangeWrite]
                 address += f":{column_letters(run[-1])}{row}"
             fills = [(f"{column_letters(col)}{row}", f"#{w.style.fill[-6:]}")
                      for col, w in zip(run, writes, strict=True) if w.style and w.style.fill]
+            fonts = [(f"{column_letters(col)}{row}", font)
+                     for col, w in zip(run, writes, strict=True) if (font := _font(w))]
             blocks.append(RangeWrite(
                 address, [[excel_value(w.value) for w in writes]],
-                [[w.style.number_format if w.style else None for w in writes]], fills))
+                [[w.style.number_format if w.style else None for w in writes]], fills, fonts))
     return blocks
+
+
+def _font(write: CellWrite) -> dict[str, object]:
+    """Graph's RangeFont for a write's style: only what the style changes."""
+    style = write.style
+    if style is None:
+        return {}
+    font: dict[str, object] = {}
+    if style.font_color:
+        font["color"] = f"#{style.font_color[-6:]}"
+    if style.bold:
+        font["bold"] = True
+    return font
 
 
 def _safe_name(name: str) -> str:

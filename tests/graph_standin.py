@@ -13,8 +13,8 @@ request), over TLS with a test certificate, because MSAL wants an https authorit
   `GET /v1.0/shares/u!{base64url}/driveItem`;
 - `POST …/workbook/createSession` → 201 `{id, persistChanges}`; `…/closeSession` → 204;
 - `GET|PATCH …/workbook/worksheets('{name}')/range(address='…')` (values, numberFormat) and
-  `PATCH …/range(address='…')/format/fill` (color); the stored workbook is changed with
-  openpyxl, which stands in for Excel's own service;
+  `PATCH …/range(address=…)/format/fill` (color) and `…/format/font` (color, bold); the
+  stored workbook is changed with openpyxl, which stands in for Excel's own service;
 - errors as `{"error": {"code", "message"}}`: 401 InvalidAuthenticationToken, 403
   accessDenied, 404 itemNotFound, 423 resourceLocked (a PUT of the content while "open").
 """
@@ -28,6 +28,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from copy import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -181,7 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == f"{item}/workbook/closeSession" and method == "POST":
             return self._reply(204)
         match = re.fullmatch(rf"{re.escape(item)}/workbook/worksheets\('(.+)'\)/range"
-                             r"\(address='([A-Z]+\d+(?::[A-Z]+\d+)?)'\)(/format/fill)?", path)
+                             r"\(address='([A-Z]+\d+(?::[A-Z]+\d+)?)'\)(/format/(?:fill|font))?",
+                             path)
         if match:
             if self.headers.get("workbook-session-id") not in s.sessions and method == "PATCH":
                 return self._reply(400, _error("InvalidSessionId", "No such session."))
@@ -199,11 +201,20 @@ class _Handler(BaseHTTPRequestHandler):
             values = [["" if c.value is None else c.value for c in row] for row in cells]
             return self._reply(200, {"address": f"{sheet}!{address}", "values": values})
         data = json.loads(body or b"{}")
-        if fill:
+        if fill == "/format/fill":
             colour = data["color"].lstrip("#")
             for row in cells:
                 for c in row:
                     c.fill = openpyxl.styles.PatternFill("solid", fgColor=f"FF{colour}")
+        elif fill == "/format/font":
+            for row in cells:
+                for c in row:
+                    font = copy(c.font)
+                    if "color" in data:
+                        font.color = f"FF{data['color'].lstrip('#')}"
+                    if "bold" in data:
+                        font.bold = bool(data["bold"])
+                    c.font = font
         else:
             formats = data.get("numberFormat")
             for r, row in enumerate(cells):

@@ -50,7 +50,7 @@ def local(tmp_path: Path) -> Path:
 
 
 def statuses(path: Path) -> dict[str, tuple[object, ...]]:
-    """E-mail|Voornaam → (Status, Bevestiging verstuurd, fill of the Status cell)."""
+    """E-mail|Voornaam → (Status, Bevestiging verstuurd, fill and font colour of Status)."""
     ws = openpyxl.load_workbook(path)["Deelnemers"]
     header = [c.value for c in ws[1]]
     col = {name: header.index(name) for name in header if name}
@@ -62,7 +62,8 @@ def statuses(path: Path) -> dict[str, tuple[object, ...]]:
             sent = row[col["Bevestiging verstuurd"]].value
             found[f"{email}|{row[col['Voornaam']].value}"] = (
                 status.value, sent.date() if hasattr(sent, "date") else sent,
-                str(status.fill.fgColor.rgb)[-6:] if status.fill.fill_type else None)
+                str(status.fill.fgColor.rgb)[-6:] if status.fill.fill_type else None,
+                str(status.font.color.rgb)[-6:] if status.font.color is not None else None)
     return found
 
 

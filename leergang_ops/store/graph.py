@@ -12,7 +12,8 @@ Excel's workbook service, as a co-author would: a session (`createSession`), ran
 - `POST …/workbook/createSession` `{"persistChanges": true}` → `{"id"}`, sent after as the
   `workbook-session-id` header; `GET …/workbook/worksheets/{name}/range(address='E2:E51')`
   → `{"values": [[…]]}`; `PATCH` the same with `{"values", "numberFormat"}`, and
-  `…/range(address='L5')/format/fill` with `{"color": "#RRGGBB"}`; `POST
+  `…/range(address='L5')/format/fill` with `{"color": "#RRGGBB"}` and `…/format/font`
+  with `{"color", "bold"}`; `POST
   …/workbook/closeSession`;
 - errors are `{"error": {"code", "message"}}`: 401 `InvalidAuthenticationToken`, 403
   `accessDenied` (with `Sites.Selected`: the site was not granted), 404 `itemNotFound`,
@@ -66,12 +67,13 @@ class Item:
 
 @dataclass(frozen=True)
 class RangeWrite:
-    """Values (and number formats) for one rectangular range, fills per cell."""
+    """Values (and number formats) for one rectangular range; fills and fonts per cell."""
 
     address: str  # A1 style, e.g. "L5:N5"
     values: list[list[Any]]
     number_formats: list[list[str | None]]
     fills: Sequence[tuple[str, str]]  # (cell address, "#RRGGBB")
+    fonts: Sequence[tuple[str, dict[str, Any]]] = ()  # (cell address, {"color", "bold"})
 
 
 class Graph:
@@ -183,6 +185,9 @@ class Graph:
         for cell, colour in block.fills:
             self._send("PATCH", f"{_range(item, sheet, cell)}/format/fill",
                        json={"color": colour}, doing="schrijven")
+        for cell, font in block.fonts:
+            self._send("PATCH", f"{_range(item, sheet, cell)}/format/font", json=font,
+                       doing="schrijven")
 
     # --- HTTP -----------------------------------------------------------------------------
 
