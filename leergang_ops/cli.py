@@ -125,14 +125,15 @@ def _import_cells(args: argparse.Namespace) -> Callable[[Path], ToolWrites]:
 def _reapply(args: argparse.Namespace) -> Callable[[Path], None]:
     """What to do again on an organiser's newer version before it goes back (remote.py)."""
     from leergang_ops import jobs
+    from leergang_ops.importer import parse_mapping
 
-    if args.command == "import":
-        from leergang_ops.importer import parse_mapping
+    def import_again(path: Path) -> None:
+        jobs.import_registrations(path, args.export, parse_mapping(args.map), os.environ)
 
-        return lambda path: (jobs.import_registrations(path, args.export,
-                                                       parse_mapping(args.map), os.environ),
-                             None)[1]
-    return lambda path: (jobs.flag(path, os.environ), None)[1]
+    def flag_again(path: Path) -> None:
+        jobs.flag(path, os.environ)
+
+    return import_again if args.command == "import" else flag_again
 
 
 def _spare_the_collection_at_exit() -> None:
