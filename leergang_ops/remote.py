@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from leergang_ops.errors import InputError, WorkbookInUse
 from leergang_ops.store.graph import Graph, Item, RangeWrite, excel_value, is_graph_address
@@ -51,10 +52,54 @@ def data_folder(env: Mapping[str, str]) -> Path:
 
 
 def working_folder(url: str, env: Mapping[str, str]) -> Path:
-    """The private folder of one remote item: `<host>-<12 hex of the address>`."""
-    host = (urlsplit(url).hostname or "server").replace(":", "_")
-    key = hashlib.sha256(url.encode()).hexdigest()[:12]
-    return data_folder(env) / "remote" / f"{host}-{key}"
+    """The private folder of one remote item, `<host>-<12 hex>`: its working copy and ledger.
+
+    The key is the item, not how its address happens to be spelt — a ledger found by the
+    spelling would mail everybody again when the operator writes the address differently
+    (the safety net of contract §4 would stop that run, but it should not come to that).
+    A WebDAV address counts as its normalised form (RFC 3986: case of scheme and host, the
+    default port, percent-encoding). A Microsoft 365 item counts as its drive and item id,
+    whichever link or address named it; until its first run resolves those, the address.
+    """
+    if is_graph_address(url, env):
+        known = _graph_items(env).get(url)
+        if known:
+            return data_folder(env) / "remote" / known
+        return _folder(env, "graph", url)
+    return _folder(env, urlsplit(url).hostname or "server", normalised(url))
+
+
+def _folder(env: Mapping[str, str], host: str, key: str) -> Path:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return data_folder(env) / "remote" / f"{host.replace(':', '_')}-{digest}"
+
+
+def normalised(url: str) -> str:
+    """The address with what does not change its meaning made uniform (RFC 3986 §6.2.2)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    default = {"https": 443, "http": 80}.get(scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    path = quote(unquote(parts.path), safe="/")
+    return f"{scheme}://{host}{port}{path}"
+
+
+_GRAPH_ITEMS = "graph-items.json"  # address → the folder of the drive item it named
+
+
+def _graph_items(env: Mapping[str, str]) -> dict[str, str]:
+    try:
+        data = json.loads((data_folder(env) / "remote" / _GRAPH_ITEMS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_graph_item(url: str, folder: Path, env: Mapping[str, str]) -> None:
+    known = {**_graph_items(env), url: folder.name}
+    _write_private(data_folder(env) / "remote" / _GRAPH_ITEMS,
+                   json.dumps(known, indent=1, sort_keys=True).encode())
 
 
 def working_copy(url: str, env: Mapping[str, str]) -> Path:
@@ -141,7 +186,9 @@ class GraphSession:
 
     def open(self, *, writes: bool) -> Path:
         self.item = self.server.item()
-        self.path = working_folder(self.url, self.env) / _safe_name(self.item.name)
+        folder = _folder(self.env, "graph", f"{self.item.drive}/{self.item.item}")
+        _remember_graph_item(self.url, folder, self.env)
+        self.path = folder / _safe_name(self.item.name)
         if writes:  # the right to write, found out before anything is sent
             self.server.open_session(self.item)
             self.server.close_session(self.item)

@@ -195,3 +195,15 @@ def test_import_into_an_excel_table_in_microsoft_365_is_refused_before_anything(
     assert "Toegevoegd" not in err
     assert "PATCH" not in [m for m, _ in standin.requests]
     assert standin.saved().read_bytes() == before
+
+
+def test_the_same_item_by_its_sharing_link_mails_nobody_again(
+        standin: StandIn, tmp_path: Path) -> None:
+    """The ledger belongs to the drive item, however it is named (contract §3, §4)."""
+    assert main(["run", standin.item_url(), *DAY]) == 0
+    first = sum(outbox_mails(tmp_path / "outbox-m365").values())
+    assert first == 46
+    assert main(["run", SHARE_LINK, *DAY]) == 0
+    assert sum(outbox_mails(tmp_path / "outbox-m365").values()) == first
+    data = tmp_path / "data" / "leergang-ops" / "remote"
+    assert len([p for p in data.iterdir() if p.is_dir()]) == 1  # one working folder, one ledger

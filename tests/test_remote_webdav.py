@@ -397,3 +397,15 @@ def test_init_on_an_address_puts_a_new_workbook_there_and_never_overwrites(
     assert main(["init", remote]) == 2  # the example is there already
     assert "bestaat al" in capsys.readouterr().err
     assert on_server(server).read_bytes() == before
+
+
+def test_the_same_file_by_another_spelling_of_its_address_mails_nobody_again(
+        remote: str, server: WebDavServer, tmp_path: Path) -> None:
+    """`%6C` is `l` (RFC 3986 §6.2.2.2): the same item, so the same working copy and ledger."""
+    assert main(["run", remote, *DAY]) == 0
+    first = sum(outbox_mails(tmp_path / "outbox-remote").values())
+    respelt = remote.replace("/leergang%20", "/%6Ceergang%20")
+    assert respelt != remote
+    assert working_folder(respelt, os.environ) == working_folder(remote, os.environ)
+    assert main(["run", respelt, *DAY]) == 0
+    assert sum(outbox_mails(tmp_path / "outbox-remote").values()) == first
