@@ -72,6 +72,11 @@ REMOTE_WRITES = frozenset({"flag", "run", "import"})
 def _on_workbook(args: argparse.Namespace) -> int:
     """Run the command; a workbook on a server is fetched into its working copy first and
     put back after (remote.py), so every command works on a file as it always did."""
+    if args.command == "run" and args.scheduled and not args.dry_run:
+        from leergang_ops.mail.transport import require_destination
+
+        # Before anything, a remote workbook's fetch included: no storing mail can go either.
+        require_destination(os.environ)
     target = getattr(args, "path", None)
     if not isinstance(target, str) or args.command == "schedule":
         status: int = args.handler(args)
@@ -80,11 +85,6 @@ def _on_workbook(args: argparse.Namespace) -> int:
 
     if args.command == "init":
         return _init_remote(target)
-
-    if args.command == "run" and args.scheduled and not args.dry_run:
-        from leergang_ops.mail.transport import require_destination
-
-        require_destination(os.environ)  # before the server is even asked for the file
     writes = args.command in REMOTE_WRITES and not getattr(args, "dry_run", False)
     cells = _import_cells(args) if args.command == "import" else None
     with remote_workbook(target, os.environ, writes=writes, reapply=_reapply(args),
@@ -426,10 +426,6 @@ def _run(args: argparse.Namespace) -> int:
 
     today, now = _clock(args)
     progress = _progress_bar if sys.stderr.isatty() and not args.dry_run else None
-    if args.scheduled and not args.dry_run:
-        from leergang_ops.mail.transport import require_destination
-
-        require_destination(os.environ)  # before anything: no storing mail can go either
     try:
         report = run(args.path, today, now, os.environ, dry_run=args.dry_run,
                      progress=progress, clock=lambda: datetime.now(ZONE),

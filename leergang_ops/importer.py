@@ -25,7 +25,14 @@ from zoneinfo import ZoneInfo
 import python_calamine
 
 from leergang_ops.errors import InputError
-from leergang_ops.model import Course, Finding, Level, Registration, normalise_email
+from leergang_ops.model import (
+    Course,
+    Finding,
+    Level,
+    Registration,
+    SheetLayout,
+    normalise_email,
+)
 from leergang_ops.workbook.read import datetime_from_serial, load_course, totals_row
 from leergang_ops.workbook.schema import (
     ORGANISER_COLUMNS,
@@ -269,9 +276,10 @@ def import_export(workbook: Path, export: Path, mapping: Mapping[str, str] | Non
 
 
 def import_cells(workbook: Path, export: Path, mapping: Mapping[str, str] | None = None,
-                 ) -> tuple[dict[tuple[int, int], CellWrite], dict[int, str]]:
-    """The cells `import_export` would write, and the rows they fill (each now empty), for a
-    writer other than the lossless write-back (Microsoft 365's workbook service).
+                 ) -> tuple[SheetLayout, dict[tuple[int, int], CellWrite], dict[int, str]]:
+    """Where the registrations are, the cells `import_export` would write, and the rows they
+    fill (each now empty), for a writer other than the lossless write-back (Microsoft 365's
+    workbook service).
 
     Refused when the registrations are an Excel table: cells written below a table through
     the service do not extend it, and rows added to a table are not built.
@@ -283,7 +291,7 @@ def import_cells(workbook: Path, export: Path, mapping: Mapping[str, str] | None
                          "aanmeldingen daarin importeren via Microsoft 365 kan nog niet. Er "
                          "is niets geïmporteerd.")
     added, _, _ = _sort_rows(_parse_export(Path(export), mapping or {}).rows, course)
-    return _cells(added, layout.columns), {row.sheet_row: "" for row in added}
+    return layout, _cells(added, layout.columns), {row.sheet_row: "" for row in added}
 
 
 def read_export(export: Path, mapping: Mapping[str, str] | None = None,

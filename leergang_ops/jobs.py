@@ -297,9 +297,8 @@ def import_writes(workbook: Path, export: Path, mapping: Mapping[str, str]) -> T
     """The cells an import adds to `workbook`, each row expected empty until written."""
     from leergang_ops.importer import import_cells
 
-    course = load_course(workbook)
-    cells, rows = import_cells(workbook, export, mapping)
-    return ToolWrites(course.layout.sheet_name, cells, course.layout.columns["E-mail"], rows)
+    layout, cells, rows = import_cells(workbook, export, mapping)
+    return ToolWrites(layout.sheet_name, cells, layout.columns["E-mail"], rows)
 
 
 def flag(workbook: Path, env: Mapping[str, str]) -> Allocation:
@@ -363,7 +362,7 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
     (contract §4): see `_seed`.
     """
     from leergang_ops.mail.bounces import ImapConfig
-    from leergang_ops.mail.transport import SmtpConfig, outbox_folder
+    from leergang_ops.mail.transport import SmtpConfig, outbox_folder, outbox_reason
 
     ensure_not_in_use(workbook)
     # Every configuration and input error before anything is written, the ledger included.
@@ -385,9 +384,7 @@ def run(workbook: Path, today: date, now: datetime, env: Mapping[str, str], *,
                         moment=moment)
         report = RunReport(planned=checked.plan.intents, returned=returned,
                            outbox=outbox_folder(env, workbook.parent / "outbox"),
-                           outbox_why="LEERGANG_OUTBOX is ingesteld"
-                           if env.get("LEERGANG_OUTBOX", "").strip()
-                           else "geen SMTP-server ingesteld",
+                           outbox_why=outbox_reason(env),
                            over=checked.plan.over)
         report.problems.extend(returned.problems if returned else ())
         if fingerprint:
@@ -860,9 +857,8 @@ class PreviewReport:
     def line(self, out: Path) -> str:
         if self.over is not None:
             return f"Niets te versturen. {course_over_line(self.over)}"
-        mails = len(self.files) // 2
-        return (f"{mails} {'mail' if mails == 1 else 'mails'} in {out} gezet (als .eml en "
-                ".html); er is niets verstuurd.")
+        return (f"{mails(len(self.files) // 2)} in {out} gezet (als .eml en .html); er is "
+                "niets verstuurd.")
 
 
 def preview(workbook: Path, out: Path, today: date, now: datetime,

@@ -112,7 +112,7 @@ def working_copy(url: str, env: Mapping[str, str]) -> Path:
     return working_folder(url, env) / WebDav.name_of(url)
 
 
-class RemoteSession:
+class WebDavSession:
     """One command's use of a remote workbook."""
 
     def __init__(self, url: str, env: Mapping[str, str]) -> None:
@@ -152,7 +152,7 @@ class RemoteSession:
                 return False  # nothing changed: nothing to upload
             etag = self.server.put(content, self.fetched.etag)
             if etag is not None:
-                log.info("%s teruggezet (ETag %s)", self.url, etag)
+                log.info("%s teruggezet%s", self.url, f" (ETag {etag})" if etag else "")
                 return True
             log.info("%s is intussen door iemand anders opgeslagen: hun versie, met onze "
                      "kolommen erin, gaat terug", self.url)
@@ -214,16 +214,16 @@ class GraphSession:
                 return False
             self.server.open_session(self.item)
             try:
-                if self._rows_moved(writes):
-                    log.info("%s: rijen zijn intussen verschoven; opnieuw gelezen", self.url)
-                    self.server.close_session(self.item)
-                    self._fetch()
-                    continue
-                for block in range_writes(writes.cells):
-                    self.server.write(self.item, writes.sheet, block)
+                moved = self._rows_moved(writes)
+                if not moved:
+                    for block in range_writes(writes.cells):
+                        self.server.write(self.item, writes.sheet, block)
             finally:
                 self.server.close_session(self.item)
-            return True
+            if not moved:
+                return True
+            log.info("%s: rijen zijn intussen verschoven; opnieuw gelezen", self.url)
+            self._fetch()
         raise WorkbookInUse(f"{self.url}: de rijen veranderden steeds terwijl de run zijn "
                             f"kolommen schreef ({MAX_RACES} keer); de verstuurde mails staan in "
                             "het verzendlogboek, de volgende run schrijft de kolommen.")
@@ -304,9 +304,9 @@ def remote_workbook(url: str, env: Mapping[str, str], *, writes: bool,
     WebDAV puts the file back, `reapply` redoing the command's writes on an organiser's
     newer version; Microsoft 365 writes `cells(server's version)` (default: the tool
     columns from the ledger) through Excel's service."""
-    session: RemoteSession | GraphSession = (GraphSession(url, env)
+    session: WebDavSession | GraphSession = (GraphSession(url, env)
                                              if is_graph_address(url, env)
-                                             else RemoteSession(url, env))
+                                             else WebDavSession(url, env))
     try:
         path = session.open(writes=writes)
         if writes and cells is not None and isinstance(session, GraphSession):
@@ -316,7 +316,7 @@ def remote_workbook(url: str, env: Mapping[str, str], *, writes: bool,
             from leergang_ops.jobs import tool_writes
 
             session.put_back(cells or (lambda copy: tool_writes(copy, env)))
-        elif writes and isinstance(session, RemoteSession):
+        elif writes and isinstance(session, WebDavSession):
             session.put_back(reapply or (lambda _: None))
     finally:
         session.close()

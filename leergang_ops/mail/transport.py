@@ -725,6 +725,13 @@ def require_destination(env: Mapping[str, str]) -> None:
                      "of systemd-unit goed is (bijv. het EnvironmentFile).")
 
 
+def outbox_reason(env: Mapping[str, str]) -> str:
+    """Why mails go to an outbox folder instead of a server (the run's line says it)."""
+    if env.get("LEERGANG_OUTBOX", "").strip():
+        return "LEERGANG_OUTBOX is ingesteld"
+    return "geen SMTP-server ingesteld"
+
+
 def outbox_folder(env: Mapping[str, str], default: Path) -> Path | None:
     """Where mails go instead of being sent: LEERGANG_OUTBOX, else `default` without SMTP."""
     folder = env.get("LEERGANG_OUTBOX", "").strip()

@@ -132,7 +132,8 @@ class WebDav:
         return Fetched(response.content, etag)
 
     def put(self, content: bytes, etag: str) -> str | None:
-        """Upload `content` if the file still has `etag`; its new ETag, or None on 412."""
+        """Upload `content` if the file still has `etag`; its new ETag ("" when the server
+        sends none: nothing needs it, the next run fetches afresh), or None on 412."""
         response = self._request("PUT", content=content, headers={
             "If-Match": etag,
             "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
@@ -143,7 +144,7 @@ class WebDav:
                                 "de verstuurde mails staan in het verzendlogboek, de volgende "
                                 "run schrijft de kolommen.")
         self._raise_for(response, "schrijven")
-        return response.headers.get("ETag") or self.props().etag or ""
+        return response.headers.get("ETag", "")
 
     def create(self, content: bytes) -> None:
         """Upload a new file; refused when one exists already (`If-None-Match: *`)."""
